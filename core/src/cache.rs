@@ -1,0 +1,1001 @@
+//! [`Cache`]: the two tiers, coherence, the disk index and the background
+//! sweep, behind one thread-safe handle.
+
+use std::path::Path;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::coherence::Coherence;
+use crate::config::Config;
+use crate::disk::{DiskTier, Found};
+use crate::error::{Corruption, Error, Result};
+use crate::flight::{Flights, Role};
+use crate::format::{self, Compression, DecodeError, EncodeInput};
+use crate::hot::{EntryMeta, HotTier, Lookup};
+use crate::index::{DiskIndex, Item};
+use crate::keylock::KeyLocks;
+use crate::metrics::{Counters, MetricsSnapshot};
+use crate::value::Value;
+
+/// The directory layout version written to `<dir>/VERSION`.
+pub const DIRECTORY_VERSION: u32 = 1;
+
+/// When an entry expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Ttl {
+    /// The cache's `default_ttl` (never, when that is unset).
+    #[default]
+    Default,
+    /// Never, whatever the default.
+    Never,
+    /// This long after the set.
+    After(Duration),
+}
+
+/// Options of a set.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SetOptions<'a> {
+    /// Expiry.
+    pub ttl: Ttl,
+    /// A tag for [`Cache::evict_tag`].
+    pub tag: Option<&'a str>,
+    /// An opaque type tag the bindings use to restore a value's type (0 = bytes).
+    pub value_type: u8,
+}
+
+impl<'a> SetOptions<'a> {
+    /// Options with a TTL.
+    pub fn ttl(ttl: Duration) -> Self {
+        SetOptions { ttl: Ttl::After(ttl), ..Default::default() }
+    }
+
+    /// These options with a tag.
+    pub fn with_tag(self, tag: &'a str) -> Self {
+        SetOptions { tag: Some(tag), ..self }
+    }
+}
+
+/// Why [`Cache::get_or_insert_with`] returned no value.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError<E> {
+    /// The loader failed (waiters will run their own loader).
+    #[error("loader failed: {0}")]
+    Loader(E),
+    /// The key or value was refused.
+    #[error(transparent)]
+    Invalid(Error),
+}
+
+/// What a sweep did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Entry files seen.
+    pub scanned: u64,
+    /// Expired entries removed.
+    pub expired: u64,
+    /// Entries evicted to meet the disk budget.
+    pub evicted: u64,
+    /// Corrupt entries quarantined.
+    pub quarantined: u64,
+    /// Abandoned temp files removed.
+    pub leftovers_removed: u64,
+    /// Old quarantined files deleted.
+    pub quarantine_deleted: u64,
+}
+
+/// A resilient two-tier cache. Cheap to clone; every clone is the same cache.
+#[derive(Clone)]
+pub struct Cache {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache").field("directory", &self.inner.config.directory).finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    config: Config,
+    compression: Compression,
+    hot: HotTier,
+    disk: DiskTier,
+    coherence: Coherence,
+    index: DiskIndex,
+    locks: KeyLocks,
+    flights: Flights,
+    counters: Arc<Counters>,
+    /// Set once the first scan has finished.
+    ready: (Mutex<bool>, Condvar),
+    /// Serialises sweeps.
+    sweeping: Mutex<()>,
+    /// Tells the background thread to stop.
+    stop: Arc<(Mutex<bool>, Condvar)>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        *self.stop.0.lock() = true;
+        self.stop.1.notify_all();
+    }
+}
+
+/// Where the parts of a hot buffer (key | tag | value) start.
+fn hot_buffer(key: &[u8], tag: &[u8], value: &[u8]) -> Arc<[u8]> {
+    let mut buf = Vec::with_capacity(key.len() + tag.len() + value.len());
+    buf.extend_from_slice(key);
+    buf.extend_from_slice(tag);
+    buf.extend_from_slice(value);
+    buf.into()
+}
+
+/// The facts of one completed entry write.
+struct Written {
+    hash: u128,
+    file_len: u64,
+    old_len: u64,
+    now: u64,
+    expires: u64,
+}
+
+enum DiskRead {
+    Live(Value),
+    Missing,
+}
+
+impl Cache {
+    /// Opens (creating if needed) the cache in `config.directory`.
+    ///
+    /// Returns quickly however many entries exist: the disk index is built,
+    /// abandoned temp files removed and old quarantine cleaned by a background
+    /// thread ([`Cache::wait_ready`] waits for it).
+    pub fn open(config: Config) -> Result<Cache> {
+        config.validate()?;
+        let fs = config.fs.clone();
+        let dir = config.directory.clone();
+        match fs.metadata(&dir) {
+            Ok(m) if !m.is_dir => return Err(Error::NotADirectory(dir)),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                fs.create_dir_all(&dir).map_err(|e| Error::disk("create folder", &dir, e))?;
+            }
+            Err(e) => return Err(Error::disk("stat", &dir, e)),
+        }
+        check_or_write_version(&*fs, &dir)?;
+        let counters = Arc::new(Counters::default());
+        let disk = DiskTier::new(fs.clone(), &dir, config.durability, counters.clone());
+        let (coherence, created) = Coherence::open(&*fs, &dir.join("coherence.map"));
+        let inner = Arc::new(Inner {
+            compression: Compression { threshold: config.compression_threshold, level: config.compression_level },
+            hot: HotTier::new(config.hot_shards, config.memory_limit),
+            disk,
+            coherence,
+            index: DiskIndex::default(),
+            locks: KeyLocks::default(),
+            flights: Flights::default(),
+            counters,
+            ready: (Mutex::new(false), Condvar::new()),
+            sweeping: Mutex::new(()),
+            stop: Arc::new((Mutex::new(false), Condvar::new())),
+            config,
+        });
+        spawn_background(Arc::downgrade(&inner), inner.stop.clone(), inner.config.sweep_interval, created)?;
+        Ok(Cache { inner })
+    }
+
+    /// The settings the cache was opened with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The cache directory.
+    pub fn directory(&self) -> &Path {
+        &self.inner.config.directory
+    }
+
+    /// Blocks until the background open work (index build, leftover cleanup) is done.
+    pub fn wait_ready(&self) {
+        let (lock, cv) = &self.inner.ready;
+        let mut ready = lock.lock();
+        while !*ready {
+            cv.wait(&mut ready);
+        }
+    }
+
+    /// Whether the hot tiers of other processes see this one's writes (the
+    /// shared coherence map could be created).
+    pub fn is_coherent_across_processes(&self) -> bool {
+        self.inner.coherence.is_shared()
+    }
+
+    /// The value for `key`, if cached and live. A corrupt disk entry is
+    /// quarantined and reported as a miss; a disk I/O error is an `Err`.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Value>> {
+        self.inner.get(key, true)
+    }
+
+    /// Whether `key` has a live value (verified; does not promote it).
+    pub fn contains(&self, key: &[u8]) -> Result<bool> {
+        Ok(self.inner.get(key, false)?.is_some())
+    }
+
+    /// Stores `key` → `value` with the default TTL.
+    pub fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.set_with(key, value, SetOptions::default())
+    }
+
+    /// Stores `key` → `value`.
+    pub fn set_with(&self, key: &[u8], value: &[u8], opts: SetOptions<'_>) -> Result<()> {
+        self.inner.set(key, value, opts)
+    }
+
+    /// Stores `key` → `value` only if `key` has no live value, atomically across
+    /// processes. Returns whether it stored.
+    pub fn add(&self, key: &[u8], value: &[u8], opts: SetOptions<'_>) -> Result<bool> {
+        self.inner.add(key, value, opts)
+    }
+
+    /// Removes `key`. Returns whether anything was removed.
+    pub fn delete(&self, key: &[u8]) -> Result<bool> {
+        self.inner.delete(key)
+    }
+
+    /// Changes `key`'s expiry. Returns whether `key` had a live value.
+    pub fn touch(&self, key: &[u8], ttl: Ttl) -> Result<bool> {
+        self.inner.touch(key, ttl)
+    }
+
+    /// Removes and returns `key`'s value; across processes only one `pop` gets it.
+    pub fn pop(&self, key: &[u8]) -> Result<Option<Value>> {
+        self.inner.pop(key)
+    }
+
+    /// Removes every entry. Returns how many disk entries were removed.
+    pub fn clear(&self) -> Result<u64> {
+        self.inner.clear()
+    }
+
+    /// Removes every entry tagged `tag`. Returns how many were removed.
+    pub fn evict_tag(&self, tag: &str) -> Result<u64> {
+        self.inner.evict_tag(tag)
+    }
+
+    /// The keys of live entries on disk, in no particular order. Entries set or
+    /// removed during the iteration may or may not be seen.
+    pub fn keys(&self) -> Result<Keys> {
+        Keys::new(self.inner.clone())
+    }
+
+    /// The value for `key`, computing and storing it with `load` if missing.
+    ///
+    /// Concurrent callers for the same key run one loader; the others wait and
+    /// share its value. If the loader fails or panics, a waiter runs its own.
+    /// The loader runs with no cache lock held. A failure to store the computed
+    /// value (a disk error) is logged and counted, and the value still returned.
+    pub fn get_or_insert_with<E>(
+        &self,
+        key: &[u8],
+        opts: SetOptions<'_>,
+        load: impl FnOnce() -> std::result::Result<Vec<u8>, E>,
+    ) -> std::result::Result<Value, LoadError<E>> {
+        self.inner.check_key(key).map_err(LoadError::Invalid)?;
+        let mut load = Some(load);
+        loop {
+            if let Some(v) = self.inner.get_quietly(key) {
+                return Ok(v);
+            }
+            match self.inner.flights.join(key) {
+                Role::Follower(flight) => {
+                    if let Some(v) = flight.wait() {
+                        return Ok(v);
+                    }
+                }
+                Role::Leader(leader) => {
+                    if let Some(v) = self.inner.get_quietly(key) {
+                        leader.finish(v.clone());
+                        return Ok(v);
+                    }
+                    let Some(load) = load.take() else { continue };
+                    let bytes = load().map_err(LoadError::Loader)?;
+                    self.inner.check_value(&bytes, opts.tag).map_err(LoadError::Invalid)?;
+                    if let Err(e) = self.inner.set(key, &bytes, opts) {
+                        log::warn!("computed value could not be stored: {e}");
+                    }
+                    let value = Value::from_slice(&bytes, opts.value_type);
+                    leader.finish(value.clone());
+                    return Ok(value);
+                }
+            }
+        }
+    }
+
+    /// Runs the maintenance the background thread runs every `sweep_interval`:
+    /// rescans the disk, removes expired entries and abandoned temp files,
+    /// enforces the disk budget and cleans the quarantine.
+    pub fn sweep(&self) -> Result<SweepReport> {
+        self.inner.sweep()
+    }
+
+    /// A snapshot of the counters and sizes.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        let i = &self.inner;
+        MetricsSnapshot {
+            hot_evictions: i.hot.evictions(),
+            hot_entries: i.hot.entries(),
+            hot_bytes: i.hot.bytes(),
+            hot_limit: i.hot.limit(),
+            disk_entries: i.index.len() as u64,
+            disk_bytes: i.coherence.disk_bytes(),
+            disk_limit: i.config.disk_limit,
+            ..MetricsSnapshot::counters(&i.counters)
+        }
+    }
+}
+
+fn check_or_write_version(fs: &dyn crate::fs::FileSystem, dir: &Path) -> Result<()> {
+    let path = dir.join("VERSION");
+    match fs.read(&path) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            let found = text.trim().strip_prefix("sturdycache ").and_then(|v| v.parse::<u32>().ok());
+            match found {
+                Some(v) if v > DIRECTORY_VERSION => {
+                    return Err(Error::NewerFormat { path: dir.to_path_buf(), found: v, supported: DIRECTORY_VERSION });
+                }
+                Some(_) => return Ok(()),
+                None => log::warn!("{} is unreadable; rewriting it", path.display()),
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::disk("read", &path, e)),
+    }
+    let tmp = dir.join(format!(".VERSION-{}", std::process::id()));
+    let body = format!("sturdycache {DIRECTORY_VERSION}\n");
+    let _ = fs.remove_file(&tmp);
+    fs.write_new(&tmp, body.as_bytes(), true).map_err(|e| Error::disk("write", &tmp, e))?;
+    fs.rename(&tmp, &path).map_err(|e| {
+        let _ = fs.remove_file(&tmp);
+        Error::disk("rename", &path, e)
+    })
+}
+
+fn spawn_background(
+    inner: Weak<Inner>,
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    every: Option<Duration>,
+    fresh_map: bool,
+) -> Result<()> {
+    std::thread::Builder::new()
+        .name("sturdycache-sweep".into())
+        .spawn(move || {
+            let first = inner.upgrade().map(|i| {
+                let report = i.sweep_with(fresh_map);
+                if let Err(e) = report {
+                    log::warn!("initial scan of {} failed: {e}", i.config.directory.display());
+                }
+                *i.ready.0.lock() = true;
+                i.ready.1.notify_all();
+            });
+            if first.is_none() {
+                return;
+            }
+            let Some(every) = every else { return };
+            loop {
+                {
+                    let mut stopped = stop.0.lock();
+                    if *stopped {
+                        return;
+                    }
+                    stop.1.wait_for(&mut stopped, every);
+                    if *stopped {
+                        return;
+                    }
+                }
+                let Some(i) = inner.upgrade() else { return };
+                if let Err(e) = i.sweep() {
+                    log::warn!("sweep of {} failed: {e}", i.config.directory.display());
+                }
+            }
+        })
+        .map(|_| ())
+        .map_err(|e| Error::InvalidConfig(format!("cannot start the sweep thread: {e}")))
+}
+
+impl Inner {
+    fn now(&self) -> u64 {
+        self.config.clock.now_ms()
+    }
+
+    fn check_key(&self, key: &[u8]) -> Result<()> {
+        if key.is_empty() {
+            return Err(Error::EmptyKey);
+        }
+        if key.len() > self.config.max_key_size {
+            return Err(Error::KeyTooLarge { len: key.len(), max: self.config.max_key_size });
+        }
+        Ok(())
+    }
+
+    fn check_value(&self, value: &[u8], tag: Option<&str>) -> Result<()> {
+        if value.len() > self.config.max_value_size {
+            return Err(Error::ValueTooLarge { len: value.len(), max: self.config.max_value_size });
+        }
+        let tag_len = tag.map_or(0, str::len);
+        if tag_len > format::MAX_TAG_LEN {
+            return Err(Error::TagTooLarge { len: tag_len, max: format::MAX_TAG_LEN });
+        }
+        Ok(())
+    }
+
+    fn expiry(&self, ttl: Ttl, now: u64) -> Result<u64> {
+        let ttl = match ttl {
+            Ttl::Default => self.config.default_ttl,
+            Ttl::Never => None,
+            Ttl::After(d) if d.is_zero() => {
+                return Err(Error::InvalidConfig("ttl must be greater than zero".into()));
+            }
+            Ttl::After(d) => Some(d),
+        };
+        Ok(ttl.map_or(0, |d| now.saturating_add(d.as_millis().min(u64::MAX as u128) as u64).max(1)))
+    }
+
+    fn get(&self, key: &[u8], promote: bool) -> Result<Option<Value>> {
+        self.check_key(key)?;
+        let hash = format::key_hash(key);
+        let generation = self.coherence.generation(hash);
+        match self.hot.get(hash as u64, key, generation, || self.now()) {
+            Lookup::Hit(v) => {
+                Counters::inc(&self.counters.hot_hits);
+                return Ok(Some(v));
+            }
+            Lookup::Expired => Counters::inc(&self.counters.expirations),
+            Lookup::Miss | Lookup::Stale => {}
+        }
+        Counters::inc(&self.counters.hot_misses);
+        match self.read_disk(key, hash, generation, promote)? {
+            DiskRead::Live(v) => {
+                Counters::inc(&self.counters.disk_hits);
+                Ok(Some(v))
+            }
+            DiskRead::Missing => {
+                Counters::inc(&self.counters.disk_misses);
+                Ok(None)
+            }
+        }
+    }
+
+    /// A get for single-flight: disk errors are logged and treated as a miss,
+    /// so a failing disk never stops a value from being computed.
+    fn get_quietly(&self, key: &[u8]) -> Option<Value> {
+        self.get(key, true).unwrap_or_else(|e| {
+            log::debug!("read before load failed: {e}");
+            None
+        })
+    }
+
+    /// Reads and verifies `hash`'s file. `generation` must have been read
+    /// before the file, so a concurrent writer makes the promoted copy stale.
+    fn read_disk(&self, key: &[u8], hash: u128, generation: u32, promote: bool) -> Result<DiskRead> {
+        let Some(bytes) = self.disk.read(hash)? else { return Ok(DiskRead::Missing) };
+        let now = self.now();
+        let decoded = match format::decode(&bytes) {
+            Ok(d) => d,
+            Err(DecodeError::Corrupt(reason)) => {
+                self.quarantine(&self.disk.entry_path(hash), hash, &reason);
+                return Ok(DiskRead::Missing);
+            }
+            Err(DecodeError::NewerVersion(v)) => {
+                log::debug!("entry {hash:032x} has format version {v}; treated as a miss");
+                return Ok(DiskRead::Missing);
+            }
+        };
+        if decoded.key != key {
+            return Ok(DiskRead::Missing); // a hash collision: never another key's value
+        }
+        let header = decoded.header;
+        if header.is_expired(now) {
+            Counters::inc(&self.counters.expirations);
+            self.remove_if_dead(key, hash);
+            return Ok(DiskRead::Missing);
+        }
+        let data = hot_buffer(decoded.key, decoded.tag, &decoded.value);
+        let start = decoded.key.len() + decoded.tag.len();
+        let value = Value::new(data.clone(), start, header.value_type);
+        if promote {
+            let meta = EntryMeta {
+                key_len: header.key_len,
+                tag_len: header.tag_len,
+                value_type: header.value_type,
+                expires_ms: header.expires_ms,
+                generation,
+            };
+            self.hot.insert(hash as u64, data, meta);
+        }
+        if self.index.touch(hash, now, bytes.len() as u64, header.expires_ms) {
+            self.disk.mark_used(hash, now);
+        }
+        Ok(DiskRead::Live(value))
+    }
+
+    fn quarantine(&self, path: &Path, hash: u128, reason: &Corruption) {
+        Counters::inc(&self.counters.corruptions);
+        if self.disk.quarantine(path, hash, reason, self.now()).is_some() {
+            Counters::inc(&self.counters.quarantined);
+            if let Some(item) = self.index.forget(hash) {
+                self.coherence.add_disk_bytes(-(item.len as i64));
+            }
+        }
+    }
+
+    /// Removes `hash`'s entry if it is expired, checking again after claiming
+    /// it so that a fresh entry another process just wrote is put back.
+    fn remove_if_dead(&self, key: &[u8], hash: u128) -> bool {
+        let _guard = self.locks.lock(hash);
+        self.remove_if_dead_locked(key, hash)
+    }
+
+    /// [`Inner::remove_if_dead`] for a caller holding the key's lock.
+    fn remove_if_dead_locked(&self, key: &[u8], hash: u128) -> bool {
+        let claim = match self.disk.claim(hash) {
+            Ok(Some(c)) => c,
+            Ok(None) => return false,
+            Err(e) => {
+                log::debug!("could not remove expired entry: {e}");
+                return false;
+            }
+        };
+        let now = self.now();
+        let dead = match self.disk.read_path(&claim) {
+            Ok(Some(bytes)) => match format::decode(&bytes) {
+                Ok(d) => d.header.is_expired(now) || d.key != key,
+                Err(_) => true,
+            },
+            _ => true,
+        };
+        if !dead {
+            self.disk.unclaim(hash, &claim);
+            return false;
+        }
+        self.disk.discard(&claim);
+        self.coherence.bump(hash);
+        self.hot.remove(hash as u64, key);
+        if let Some(item) = self.index.forget(hash) {
+            self.coherence.add_disk_bytes(-(item.len as i64));
+        }
+        true
+    }
+
+    fn encode(&self, key: &[u8], value: &[u8], opts: &SetOptions<'_>, now: u64, expires: u64) -> Vec<u8> {
+        let input = EncodeInput {
+            key,
+            tag: opts.tag.unwrap_or("").as_bytes(),
+            value,
+            value_type: opts.value_type,
+            created_ms: now,
+            expires_ms: expires,
+        };
+        format::encode(&input, self.compression)
+    }
+
+    /// After `w.hash`'s file changed: account its bytes, index it, bump the
+    /// generation and cache the new value in the hot tier.
+    fn commit_write(&self, key: &[u8], value: &[u8], opts: &SetOptions<'_>, w: Written) {
+        let Written { hash, file_len, old_len, now, expires } = w;
+        self.coherence.add_disk_bytes(file_len as i64 - old_len as i64);
+        self.index.record(hash, Item { len: file_len, last_use: now, expires });
+        let generation = self.coherence.bump(hash);
+        let tag = opts.tag.unwrap_or("").as_bytes();
+        let meta = EntryMeta {
+            key_len: key.len() as u32,
+            tag_len: tag.len() as u16,
+            value_type: opts.value_type,
+            expires_ms: expires,
+            generation,
+        };
+        if (key.len() + tag.len() + value.len()) as u64 + crate::hot::ENTRY_OVERHEAD <= self.hot.limit() {
+            self.hot.insert(hash as u64, hot_buffer(key, tag, value), meta);
+        } else {
+            self.hot.remove(hash as u64, key);
+        }
+        Counters::inc(&self.counters.sets);
+    }
+
+    fn set(&self, key: &[u8], value: &[u8], opts: SetOptions<'_>) -> Result<()> {
+        self.check_key(key)?;
+        self.check_value(value, opts.tag)?;
+        let now = self.now();
+        let expires = self.expiry(opts.ttl, now)?;
+        let hash = format::key_hash(key);
+        let bytes = self.encode(key, value, &opts, now, expires);
+        {
+            let _guard = self.locks.lock(hash);
+            let old_len = match self.index.get(hash) {
+                Some(item) => item.len,
+                None => self.disk.len_of(hash).ok().flatten().unwrap_or(0),
+            };
+            if let Err(e) = self.disk.write(hash, &bytes) {
+                // The file may or may not have changed: make every cached copy stale.
+                self.coherence.bump(hash);
+                self.hot.remove(hash as u64, key);
+                return Err(e);
+            }
+            self.commit_write(key, value, &opts, Written { hash, file_len: bytes.len() as u64, old_len, now, expires });
+        }
+        self.enforce_disk_limit();
+        Ok(())
+    }
+
+    fn add(&self, key: &[u8], value: &[u8], opts: SetOptions<'_>) -> Result<bool> {
+        self.check_key(key)?;
+        self.check_value(value, opts.tag)?;
+        let now = self.now();
+        let expires = self.expiry(opts.ttl, now)?;
+        let hash = format::key_hash(key);
+        let bytes = self.encode(key, value, &opts, now, expires);
+        let stored = {
+            let _guard = self.locks.lock(hash);
+            let generation = self.coherence.generation(hash);
+            if let Lookup::Hit(_) = self.hot.get(hash as u64, key, generation, || now) {
+                return Ok(false);
+            }
+            // A few rounds: each either creates the file, finds a live entry, or
+            // clears a dead one out of the way.
+            let mut stored = false;
+            for _ in 0..4 {
+                if self.disk.create(hash, &bytes)? {
+                    self.commit_write(
+                        key,
+                        value,
+                        &opts,
+                        Written { hash, file_len: bytes.len() as u64, old_len: 0, now, expires },
+                    );
+                    stored = true;
+                    break;
+                }
+                let Some(existing) = self.disk.read(hash)? else { continue };
+                match format::decode(&existing) {
+                    // Live, a hash collision holding the slot, or a newer writer's entry.
+                    Ok(d) if d.key != key || !d.header.is_expired(now) => return Ok(false),
+                    Err(DecodeError::NewerVersion(_)) => return Ok(false),
+                    Ok(_) => {
+                        self.remove_if_dead_locked(key, hash);
+                    }
+                    Err(DecodeError::Corrupt(reason)) => {
+                        self.quarantine(&self.disk.entry_path(hash), hash, &reason);
+                    }
+                }
+            }
+            stored
+        };
+        if stored {
+            self.enforce_disk_limit();
+        }
+        Ok(stored)
+    }
+
+    fn delete(&self, key: &[u8]) -> Result<bool> {
+        self.check_key(key)?;
+        let hash = format::key_hash(key);
+        let _guard = self.locks.lock(hash);
+        let result = self.disk.remove(hash);
+        self.coherence.bump(hash);
+        let in_memory = self.hot.remove(hash as u64, key).is_some();
+        let on_disk = result?;
+        if on_disk {
+            if let Some(item) = self.index.forget(hash) {
+                self.coherence.add_disk_bytes(-(item.len as i64));
+            }
+        }
+        let removed = on_disk || in_memory;
+        if removed {
+            Counters::inc(&self.counters.deletes);
+        }
+        Ok(removed)
+    }
+
+    fn touch(&self, key: &[u8], ttl: Ttl) -> Result<bool> {
+        self.check_key(key)?;
+        let now = self.now();
+        let expires = self.expiry(ttl, now)?;
+        let hash = format::key_hash(key);
+        let _guard = self.locks.lock(hash);
+        let Some(bytes) = self.disk.read(hash)? else {
+            let generation = self.coherence.generation(hash);
+            return Ok(match self.hot.get(hash as u64, key, generation, || now) {
+                Lookup::Hit(_) => self.hot.retime(hash as u64, key, expires, generation),
+                _ => false,
+            });
+        };
+        match format::decode(&bytes) {
+            Err(DecodeError::Corrupt(reason)) => {
+                self.quarantine(&self.disk.entry_path(hash), hash, &reason);
+                self.hot.remove(hash as u64, key);
+                Ok(false)
+            }
+            Err(DecodeError::NewerVersion(_)) => Ok(false),
+            Ok(d) if d.key != key || d.header.is_expired(now) => Ok(false),
+            Ok(_) => {
+                let touched = format::with_expiry(&bytes, expires);
+                let result = self.disk.write(hash, &touched);
+                let generation = self.coherence.bump(hash);
+                if let Err(e) = result {
+                    self.hot.remove(hash as u64, key);
+                    return Err(e);
+                }
+                self.hot.retime(hash as u64, key, expires, generation);
+                if let Some(item) = self.index.get(hash) {
+                    self.index.record(hash, Item { expires, ..item });
+                }
+                Ok(true)
+            }
+        }
+    }
+
+    fn pop(&self, key: &[u8]) -> Result<Option<Value>> {
+        self.check_key(key)?;
+        let hash = format::key_hash(key);
+        let now = self.now();
+        let _guard = self.locks.lock(hash);
+        let generation = self.coherence.generation(hash);
+        let from_memory = match self.hot.get(hash as u64, key, generation, || now) {
+            Lookup::Hit(v) => Some(v),
+            _ => None,
+        };
+        let Some(claim) = self.disk.claim(hash)? else {
+            // Only in memory (or nowhere).
+            self.coherence.bump(hash);
+            self.hot.remove(hash as u64, key);
+            return Ok(from_memory);
+        };
+        let bytes = self.disk.read_path(&claim)?;
+        let found = match bytes.as_deref().map(format::decode) {
+            Some(Ok(d)) if d.key != key => {
+                self.disk.unclaim(hash, &claim);
+                return Ok(None);
+            }
+            Some(Ok(d)) if d.header.is_expired(now) => None,
+            Some(Ok(d)) => Some(Value::from_slice(&d.value, d.header.value_type)),
+            Some(Err(DecodeError::Corrupt(reason))) => {
+                self.quarantine(&claim, hash, &reason);
+                None
+            }
+            Some(Err(DecodeError::NewerVersion(_))) => {
+                self.disk.unclaim(hash, &claim);
+                return Ok(None);
+            }
+            None => None,
+        };
+        self.disk.discard(&claim);
+        self.coherence.bump(hash);
+        self.hot.remove(hash as u64, key);
+        if let Some(item) = self.index.forget(hash) {
+            self.coherence.add_disk_bytes(-(item.len as i64));
+        }
+        if found.is_some() {
+            Counters::inc(&self.counters.deletes);
+        }
+        Ok(found)
+    }
+
+    fn clear(&self) -> Result<u64> {
+        let mut hashes = Vec::new();
+        self.disk.scan(|f| {
+            if let Found::Entry { hash, len, .. } = f {
+                hashes.push((hash, len));
+            }
+        })?;
+        let mut removed = 0;
+        for (hash, len) in hashes {
+            if self.disk.remove(hash)? {
+                removed += 1;
+                self.coherence.add_disk_bytes(-(len as i64));
+            }
+        }
+        self.coherence.bump_all();
+        self.hot.clear();
+        self.index.clear();
+        Ok(removed)
+    }
+
+    fn evict_tag(&self, tag: &str) -> Result<u64> {
+        let mut candidates = Vec::new();
+        self.disk.scan(|f| {
+            if let Found::Entry { hash, header: Ok(h), .. } = f {
+                if h.tag_len as usize == tag.len() {
+                    candidates.push(hash);
+                }
+            }
+        })?;
+        let mut removed = 0;
+        for hash in candidates {
+            let _guard = self.locks.lock(hash);
+            let Some(bytes) = self.disk.read(hash)? else { continue };
+            let Ok(d) = format::decode(&bytes) else { continue };
+            if d.tag != tag.as_bytes() {
+                continue;
+            }
+            if self.disk.remove(hash)? {
+                removed += 1;
+                if let Some(item) = self.index.forget(hash) {
+                    self.coherence.add_disk_bytes(-(item.len as i64));
+                }
+            }
+            self.coherence.bump(hash);
+        }
+        let hot_only = self.hot.remove_tag(tag.as_bytes());
+        Ok(removed.max(hot_only))
+    }
+
+    /// Evicts least recently used entries until the shared byte count is
+    /// within the disk budget.
+    fn enforce_disk_limit(&self) -> u64 {
+        let limit = self.config.disk_limit;
+        let mut evicted = 0;
+        let mut rescanned = false;
+        while self.coherence.disk_bytes() > limit {
+            let Some((hash, item)) = self.index.oldest() else {
+                // Other processes' files are not in our index yet: look again, once.
+                if rescanned || self.rescan().is_err() {
+                    break;
+                }
+                rescanned = true;
+                continue;
+            };
+            let _guard = self.locks.lock(hash);
+            self.index.forget(hash);
+            match self.disk.remove(hash) {
+                Ok(true) => {
+                    self.coherence.add_disk_bytes(-(item.len as i64));
+                    Counters::inc(&self.counters.disk_evictions);
+                    evicted += 1;
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    log::warn!("disk budget: could not evict: {e}");
+                    break;
+                }
+            }
+        }
+        evicted
+    }
+
+    /// Rebuilds the index from the directory; returns what it found.
+    fn rescan(&self) -> Result<ScanResult> {
+        let mut result = ScanResult::default();
+        let mut items = Vec::new();
+        self.disk.scan(|f| match f {
+            Found::Entry { hash, len, last_use, header } => {
+                result.total_bytes += len;
+                result.scanned += 1;
+                match header {
+                    Ok(h) => items.push((hash, Item { len, last_use, expires: h.expires_ms })),
+                    Err(DecodeError::NewerVersion(_)) => {}
+                    Err(DecodeError::Corrupt(reason)) => result.corrupt.push((hash, reason)),
+                }
+            }
+            Found::Leftover { path, pid, modified } => result.leftovers.push((path, pid, modified)),
+        })?;
+        self.index.replace(items);
+        Ok(result)
+    }
+
+    fn sweep(&self) -> Result<SweepReport> {
+        self.sweep_with(true)
+    }
+
+    /// The sweep. `reconcile` replaces the shared byte count with the measured
+    /// total (drift from crashed processes heals here).
+    fn sweep_with(&self, reconcile: bool) -> Result<SweepReport> {
+        let _one = self.sweeping.lock();
+        let now = self.now();
+        let scan = self.rescan()?;
+        let mut report = SweepReport { scanned: scan.scanned, ..Default::default() };
+        if reconcile {
+            self.coherence.set_disk_bytes(scan.total_bytes);
+        }
+        for (path, pid, modified) in scan.leftovers {
+            if self.disk.is_stale_leftover(pid, modified, now) {
+                self.disk.discard(&path);
+                report.leftovers_removed += 1;
+                log::info!("removed abandoned temp file {}", path.display());
+            }
+        }
+        for (hash, reason) in scan.corrupt {
+            let before = self.counters.quarantined.load(std::sync::atomic::Ordering::Relaxed);
+            self.quarantine(&self.disk.entry_path(hash), hash, &reason);
+            if self.counters.quarantined.load(std::sync::atomic::Ordering::Relaxed) > before {
+                report.quarantined += 1;
+            }
+        }
+        for hash in self.index.expired(now) {
+            if self.remove_expired_by_hash(hash, now) {
+                report.expired += 1;
+                Counters::inc(&self.counters.expirations);
+            }
+        }
+        report.evicted = self.enforce_disk_limit();
+        report.quarantine_deleted = self.disk.clean_quarantine(
+            now,
+            self.config.quarantine_retention.as_millis() as u64,
+            self.config.quarantine_max_bytes,
+        )?;
+        Ok(report)
+    }
+
+    /// Sweep-side expiry: the key is not known until the file is read.
+    fn remove_expired_by_hash(&self, hash: u128, now: u64) -> bool {
+        let Ok(Some(bytes)) = self.disk.read(hash) else { return false };
+        match format::decode(&bytes) {
+            Ok(d) if d.header.is_expired(now) => {
+                let key = d.key.to_vec();
+                self.remove_if_dead(&key, hash)
+            }
+            _ => false,
+        }
+    }
+}
+
+#[derive(Default)]
+struct ScanResult {
+    scanned: u64,
+    total_bytes: u64,
+    corrupt: Vec<(u128, Corruption)>,
+    leftovers: Vec<(std::path::PathBuf, Option<u32>, u64)>,
+}
+
+/// An iterator over the keys of live disk entries (see [`Cache::keys`]).
+pub struct Keys {
+    inner: Arc<Inner>,
+    folders: std::vec::IntoIter<std::path::PathBuf>,
+    files: std::vec::IntoIter<std::path::PathBuf>,
+}
+
+impl Keys {
+    fn new(inner: Arc<Inner>) -> Result<Self> {
+        let data = inner.disk.data_dir().to_path_buf();
+        let folders = match inner.disk.fs().read_dir(&data) {
+            Ok(list) => list.into_iter().filter(|d| d.is_dir && d.name.len() == 2).map(|d| data.join(d.name)).collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(inner.disk.fail("list", &data, e)),
+        };
+        Ok(Keys { inner, folders: folders.into_iter(), files: Vec::new().into_iter() })
+    }
+}
+
+impl Iterator for Keys {
+    type Item = Result<Vec<u8>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(path) = self.files.next() {
+                let bytes = match self.inner.disk.read_path(&path) {
+                    Ok(Some(b)) => b,
+                    Ok(None) => continue,
+                    Err(e) => return Some(Err(e)),
+                };
+                let Ok(d) = format::decode(&bytes) else { continue };
+                let name_hash =
+                    path.file_name().and_then(|n| n.to_str()).and_then(|n| u128::from_str_radix(n, 16).ok());
+                if name_hash != Some(format::key_hash(d.key)) || d.header.is_expired(self.inner.now()) {
+                    continue;
+                }
+                return Some(Ok(d.key.to_vec()));
+            }
+            let folder = self.folders.next()?;
+            match self.inner.disk.fs().read_dir(&folder) {
+                Ok(list) => {
+                    let files: Vec<_> = list
+                        .into_iter()
+                        .filter(|d| !d.is_dir && d.name.len() == 32 && !d.name.starts_with('.'))
+                        .map(|d| folder.join(d.name))
+                        .collect();
+                    self.files = files.into_iter();
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Some(Err(self.inner.disk.fail("list", &folder, e))),
+            }
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! Every setting of a cache, with defaults and validation.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, Result};
+use crate::fs::{FileSystem, StdFs};
+
+/// How hard a set works to make its entry survive a power loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Write and rename; the OS flushes when it likes. Survives a killed process,
+    /// not a power cut. The fast default, as for most caches.
+    #[default]
+    None,
+    /// fsync the file before the rename and the folder after it: a set that
+    /// returned survives a power loss.
+    Fsync,
+}
+
+/// The settings of a [`Cache`](crate::Cache).
+///
+/// Build one with [`Config::new`] and change fields directly; [`Cache::open`](crate::Cache::open)
+/// validates it.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// The cache directory; created if missing.
+    pub directory: PathBuf,
+    /// Byte budget of the hot (memory) tier, counting keys, values, tags and a
+    /// fixed per-entry overhead. Default 64 MiB. 0 disables the hot tier.
+    pub memory_limit: u64,
+    /// Byte budget of the warm (disk) tier, counting whole entry files. Default 1 GiB.
+    pub disk_limit: u64,
+    /// Expiry for entries set without an explicit TTL. Default: none.
+    pub default_ttl: Option<Duration>,
+    /// Whether sets wait for fsync. Default [`Durability::None`].
+    pub durability: Durability,
+    /// Longest accepted key. Default 64 KiB; at most 1 GiB.
+    pub max_key_size: usize,
+    /// Longest accepted value. Default 128 MiB.
+    pub max_value_size: usize,
+    /// Values at least this long are zstd-compressed when that saves space. Default 4 KiB.
+    pub compression_threshold: usize,
+    /// zstd level (1–19). Default 3.
+    pub compression_level: i32,
+    /// How long quarantined files are kept for forensics. Default 7 days.
+    pub quarantine_retention: Duration,
+    /// Cap on the quarantine folder's size; the oldest files go first. Default 64 MiB.
+    pub quarantine_max_bytes: u64,
+    /// How often the background sweep removes expired entries, enforces the disk
+    /// budget and cleans the quarantine. Default 60 s; `None` runs no periodic sweep
+    /// (call [`Cache::sweep`](crate::Cache::sweep) yourself).
+    pub sweep_interval: Option<Duration>,
+    /// Number of hot-tier shards (a power of two). Default 16.
+    pub hot_shards: usize,
+    /// The file-system seam. Default: the real file system.
+    pub fs: Arc<dyn FileSystem>,
+    /// The clock seam. Default: the system clock.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("directory", &self.directory)
+            .field("memory_limit", &self.memory_limit)
+            .field("disk_limit", &self.disk_limit)
+            .field("default_ttl", &self.default_ttl)
+            .field("durability", &self.durability)
+            .field("max_key_size", &self.max_key_size)
+            .field("max_value_size", &self.max_value_size)
+            .field("compression_threshold", &self.compression_threshold)
+            .field("compression_level", &self.compression_level)
+            .field("quarantine_retention", &self.quarantine_retention)
+            .field("quarantine_max_bytes", &self.quarantine_max_bytes)
+            .field("sweep_interval", &self.sweep_interval)
+            .field("hot_shards", &self.hot_shards)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Default hot budget.
+pub const DEFAULT_MEMORY_LIMIT: u64 = 64 << 20;
+/// Default disk budget.
+pub const DEFAULT_DISK_LIMIT: u64 = 1 << 30;
+/// Default key limit.
+pub const DEFAULT_MAX_KEY_SIZE: usize = 64 << 10;
+/// Default value limit.
+pub const DEFAULT_MAX_VALUE_SIZE: usize = 128 << 20;
+
+impl Config {
+    /// Default settings for a cache in `directory`.
+    pub fn new(directory: impl Into<PathBuf>) -> Self {
+        Config {
+            directory: directory.into(),
+            memory_limit: DEFAULT_MEMORY_LIMIT,
+            disk_limit: DEFAULT_DISK_LIMIT,
+            default_ttl: None,
+            durability: Durability::None,
+            max_key_size: DEFAULT_MAX_KEY_SIZE,
+            max_value_size: DEFAULT_MAX_VALUE_SIZE,
+            compression_threshold: 4 << 10,
+            compression_level: 3,
+            quarantine_retention: Duration::from_secs(7 * 24 * 3600),
+            quarantine_max_bytes: 64 << 20,
+            sweep_interval: Some(Duration::from_secs(60)),
+            hot_shards: 16,
+            fs: Arc::new(StdFs),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Checks every setting, naming the first one out of range.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |msg: String| Err(Error::InvalidConfig(msg));
+        if self.directory.as_os_str().is_empty() {
+            return bad("directory must not be empty".into());
+        }
+        if self.max_key_size == 0 || self.max_key_size > (1 << 30) {
+            return bad(format!("max_key_size must be 1..=1 GiB, got {}", self.max_key_size));
+        }
+        if self.max_value_size == 0 || self.max_value_size as u64 > (1 << 40) {
+            return bad(format!("max_value_size must be 1..=1 TiB, got {}", self.max_value_size));
+        }
+        if self.disk_limit == 0 {
+            return bad("disk_limit must be greater than 0".into());
+        }
+        if !(1..=22).contains(&self.compression_level) {
+            return bad(format!("compression_level must be 1..=22, got {}", self.compression_level));
+        }
+        if !self.hot_shards.is_power_of_two() || self.hot_shards > 1024 {
+            return bad(format!("hot_shards must be a power of two up to 1024, got {}", self.hot_shards));
+        }
+        if self.default_ttl == Some(Duration::ZERO) {
+            return bad("default_ttl must be greater than zero (or unset)".into());
+        }
+        if self.sweep_interval == Some(Duration::ZERO) {
+            return bad("sweep_interval must be greater than zero (or unset)".into());
+        }
+        Ok(())
+    }
+}

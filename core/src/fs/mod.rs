@@ -1,0 +1,158 @@
+//! The file-system seam: every disk operation of the cache goes through
+//! [`FileSystem`], so tests (and users, through the chaos API) can replace
+//! the disk with one that fails on purpose.
+//!
+//! The trait is deliberately small and whole-file: the cache only ever creates a
+//! file in one go, renames or links it into place, reads it whole and deletes it.
+
+use std::fs::{self, File, FileTimes, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+#[cfg(feature = "fault-injection")]
+mod faulty;
+#[cfg(feature = "fault-injection")]
+pub use faulty::{CrashReport, Fault, FaultRule, FaultyFs, FsOp, RuleId, Trigger};
+
+/// One entry of a directory listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    /// The entry's file name (not the full path).
+    pub name: String,
+    /// Whether the entry is a directory.
+    pub is_dir: bool,
+}
+
+/// The parts of a file's metadata the cache uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileMeta {
+    /// Size in bytes.
+    pub len: u64,
+    /// Last modification, milliseconds since the epoch.
+    pub modified_ms: u64,
+    /// Last access as recorded by the file system, milliseconds since the epoch.
+    pub accessed_ms: u64,
+    /// Whether it is a directory.
+    pub is_dir: bool,
+}
+
+/// Every disk operation the cache performs.
+///
+/// Implementations must be thread-safe; errors are plain [`io::Error`]s carrying
+/// the OS error code where there is one, so the cache can classify them.
+pub trait FileSystem: Send + Sync + std::fmt::Debug {
+    /// Creates a directory and its parents; succeeds if it exists.
+    fn create_dir_all(&self, path: &Path) -> io::Result<()>;
+    /// Reads a whole file.
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
+    /// Reads at most `max_len` bytes from the start of a file (headers, in scans).
+    fn read_head(&self, path: &Path, max_len: usize) -> io::Result<Vec<u8>>;
+    /// Creates `path` (which must not exist), writes `data`, and with `sync`
+    /// flushes the data to stable storage before returning.
+    fn write_new(&self, path: &Path, data: &[u8], sync: bool) -> io::Result<()>;
+    /// Atomically renames `from` to `to`, replacing `to` if it exists.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Creates a hard link `to` for `from`; fails with `AlreadyExists` if `to` exists.
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Deletes a file.
+    fn remove_file(&self, path: &Path) -> io::Result<()>;
+    /// Flushes a directory's entries (names created, renamed or deleted) to stable storage.
+    fn sync_dir(&self, path: &Path) -> io::Result<()>;
+    /// Lists a directory.
+    fn read_dir(&self, path: &Path) -> io::Result<Vec<DirEntry>>;
+    /// Reads a file's metadata without following the file's contents.
+    fn metadata(&self, path: &Path) -> io::Result<FileMeta>;
+    /// Sets a file's access time (the disk tier's cross-process recency mark).
+    fn set_accessed(&self, path: &Path, at_ms: u64) -> io::Result<()>;
+    /// Maps `path` (created and sized to `len` bytes if needed) into memory, shared
+    /// with every other process that maps it.
+    fn map_shared(&self, path: &Path, len: u64) -> io::Result<memmap2::MmapMut>;
+}
+
+/// The real file system, through `std::fs`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StdFs;
+
+fn to_ms(t: io::Result<SystemTime>) -> u64 {
+    t.ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_millis() as u64)
+}
+
+impl FileSystem for StdFs {
+    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+        fs::create_dir_all(path)
+    }
+
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        fs::read(path)
+    }
+
+    fn read_head(&self, path: &Path, max_len: usize) -> io::Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(max_len);
+        File::open(path)?.take(max_len as u64).read_to_end(&mut out)?;
+        Ok(out)
+    }
+
+    fn write_new(&self, path: &Path, data: &[u8], sync: bool) -> io::Result<()> {
+        let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
+        file.write_all(data)?;
+        if sync {
+            file.sync_data()?;
+        }
+        Ok(())
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::rename(from, to)
+    }
+
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::hard_link(from, to)
+    }
+
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        fs::remove_file(path)
+    }
+
+    fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        File::open(path)?.sync_all()
+    }
+
+    fn read_dir(&self, path: &Path) -> io::Result<Vec<DirEntry>> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(path)? {
+            let entry = entry?;
+            let Ok(name) = entry.file_name().into_string() else { continue };
+            let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+            out.push(DirEntry { name, is_dir });
+        }
+        Ok(out)
+    }
+
+    fn metadata(&self, path: &Path) -> io::Result<FileMeta> {
+        let m = fs::symlink_metadata(path)?;
+        Ok(FileMeta {
+            len: m.len(),
+            modified_ms: to_ms(m.modified()),
+            accessed_ms: to_ms(m.accessed()),
+            is_dir: m.is_dir(),
+        })
+    }
+
+    fn set_accessed(&self, path: &Path, at_ms: u64) -> io::Result<()> {
+        let file = File::open(path)?;
+        let at = UNIX_EPOCH + Duration::from_millis(at_ms);
+        file.set_times(FileTimes::new().set_accessed(at))
+    }
+
+    fn map_shared(&self, path: &Path, len: u64) -> io::Result<memmap2::MmapMut> {
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+        if file.metadata()?.len() < len {
+            file.set_len(len)?;
+        }
+        // SAFETY: the mapping is only ever accessed through atomics (see
+        // `coherence`), so concurrent writers in other processes cannot cause
+        // torn reads, and the file is never truncated while mapped.
+        unsafe { memmap2::MmapOptions::new().len(len as usize).map_mut(&file) }
+    }
+}
