@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::coherence::Coherence;
+use crate::coherence::{Coherence, ScanTicket};
 use crate::config::Config;
 use crate::disk::{DiskTier, Found};
 use crate::error::{Corruption, Error, Result};
@@ -111,6 +111,8 @@ struct Inner {
     ready: (Mutex<bool>, Condvar),
     /// Serialises sweeps.
     sweeping: Mutex<()>,
+    /// The previous sweep's scan ticket, to spot a change left unfinished by a dead process.
+    last_ticket: Mutex<Option<ScanTicket>>,
     /// Tells the background thread to stop.
     stop: Arc<(Mutex<bool>, Condvar)>,
 }
@@ -166,7 +168,7 @@ impl Cache {
         check_or_write_version(&*fs, &dir)?;
         let counters = Arc::new(Counters::default());
         let disk = DiskTier::new(fs.clone(), &dir, config.durability, counters.clone());
-        let (coherence, created) = Coherence::open(&*fs, &dir.join("coherence.map"));
+        let coherence = Coherence::open(&*fs, &dir.join("coherence.map"));
         let inner = Arc::new(Inner {
             compression: Compression { threshold: config.compression_threshold, level: config.compression_level },
             hot: HotTier::new(config.hot_shards, config.memory_limit),
@@ -178,10 +180,11 @@ impl Cache {
             counters,
             ready: (Mutex::new(false), Condvar::new()),
             sweeping: Mutex::new(()),
+            last_ticket: Mutex::new(None),
             stop: Arc::new((Mutex::new(false), Condvar::new())),
             config,
         });
-        spawn_background(Arc::downgrade(&inner), inner.stop.clone(), inner.config.sweep_interval, created)?;
+        spawn_background(Arc::downgrade(&inner), inner.stop.clone(), inner.config.sweep_interval)?;
         Ok(Cache { inner })
     }
 
@@ -361,17 +364,12 @@ fn check_or_write_version(fs: &dyn crate::fs::FileSystem, dir: &Path) -> Result<
     })
 }
 
-fn spawn_background(
-    inner: Weak<Inner>,
-    stop: Arc<(Mutex<bool>, Condvar)>,
-    every: Option<Duration>,
-    fresh_map: bool,
-) -> Result<()> {
+fn spawn_background(inner: Weak<Inner>, stop: Arc<(Mutex<bool>, Condvar)>, every: Option<Duration>) -> Result<()> {
     std::thread::Builder::new()
         .name("sturdycache-sweep".into())
         .spawn(move || {
             let first = inner.upgrade().map(|i| {
-                let report = i.sweep_with(fresh_map);
+                let report = i.sweep();
                 if let Err(e) = report {
                     log::warn!("initial scan of {} failed: {e}", i.config.directory.display());
                 }
@@ -483,7 +481,7 @@ impl Inner {
         let decoded = match format::decode(&bytes) {
             Ok(d) => d,
             Err(DecodeError::Corrupt(reason)) => {
-                self.quarantine(&self.disk.entry_path(hash), hash, &reason);
+                self.quarantine(&self.disk.entry_path(hash), hash, &reason, bytes.len() as u64);
                 return Ok(DiskRead::Missing);
             }
             Err(DecodeError::NewerVersion(v)) => {
@@ -519,13 +517,22 @@ impl Inner {
         Ok(DiskRead::Live(value))
     }
 
-    fn quarantine(&self, path: &Path, hash: u128, reason: &Corruption) {
+    /// Quarantines the corrupt file at `path` (`file_len` bytes) holding `hash`'s entry.
+    fn quarantine(&self, path: &Path, hash: u128, reason: &Corruption, file_len: u64) {
         Counters::inc(&self.counters.corruptions);
+        let _change = self.coherence.begin_change();
         if self.disk.quarantine(path, hash, reason, self.now()).is_some() {
             Counters::inc(&self.counters.quarantined);
-            if let Some(item) = self.index.forget(hash) {
-                self.coherence.add_disk_bytes(-(item.len as i64));
-            }
+            self.account_removed(hash, Some(file_len));
+        }
+    }
+
+    /// After `hash`'s file left the data folder: forget it in the index and
+    /// take its bytes off the shared count (its length as read, else as indexed).
+    fn account_removed(&self, hash: u128, file_len: Option<u64>) {
+        let indexed = self.index.forget(hash).map(|i| i.len);
+        if let Some(len) = file_len.or(indexed) {
+            self.coherence.add_disk_bytes(-(len as i64));
         }
     }
 
@@ -538,6 +545,7 @@ impl Inner {
 
     /// [`Inner::remove_if_dead`] for a caller holding the key's lock.
     fn remove_if_dead_locked(&self, key: &[u8], hash: u128) -> bool {
+        let _change = self.coherence.begin_change();
         let claim = match self.disk.claim(hash) {
             Ok(Some(c)) => c,
             Ok(None) => return false,
@@ -547,12 +555,12 @@ impl Inner {
             }
         };
         let now = self.now();
-        let dead = match self.disk.read_path(&claim) {
+        let (dead, file_len) = match self.disk.read_path(&claim) {
             Ok(Some(bytes)) => match format::decode(&bytes) {
-                Ok(d) => d.header.is_expired(now) || d.key != key,
-                Err(_) => true,
+                Ok(d) => (d.header.is_expired(now) || d.key != key, Some(bytes.len() as u64)),
+                Err(_) => (true, Some(bytes.len() as u64)),
             },
-            _ => true,
+            _ => (true, None),
         };
         if !dead {
             self.disk.unclaim(hash, &claim);
@@ -561,9 +569,7 @@ impl Inner {
         self.disk.discard(&claim);
         self.coherence.bump(hash);
         self.hot.remove(hash as u64, key);
-        if let Some(item) = self.index.forget(hash) {
-            self.coherence.add_disk_bytes(-(item.len as i64));
-        }
+        self.account_removed(hash, file_len);
         true
     }
 
@@ -615,6 +621,7 @@ impl Inner {
                 Some(item) => item.len,
                 None => self.disk.len_of(hash).ok().flatten().unwrap_or(0),
             };
+            let _change = self.coherence.begin_change();
             if let Err(e) = self.disk.write(hash, &bytes) {
                 // The file may or may not have changed: make every cached copy stale.
                 self.coherence.bump(hash);
@@ -644,6 +651,7 @@ impl Inner {
             // clears a dead one out of the way.
             let mut stored = false;
             for _ in 0..4 {
+                let change = self.coherence.begin_change();
                 if self.disk.create(hash, &bytes)? {
                     self.commit_write(
                         key,
@@ -654,6 +662,7 @@ impl Inner {
                     stored = true;
                     break;
                 }
+                drop(change);
                 let Some(existing) = self.disk.read(hash)? else { continue };
                 match format::decode(&existing) {
                     // Live, a hash collision holding the slot, or a newer writer's entry.
@@ -663,7 +672,7 @@ impl Inner {
                         self.remove_if_dead_locked(key, hash);
                     }
                     Err(DecodeError::Corrupt(reason)) => {
-                        self.quarantine(&self.disk.entry_path(hash), hash, &reason);
+                        self.quarantine(&self.disk.entry_path(hash), hash, &reason, existing.len() as u64);
                     }
                 }
             }
@@ -679,14 +688,14 @@ impl Inner {
         self.check_key(key)?;
         let hash = format::key_hash(key);
         let _guard = self.locks.lock(hash);
+        let file_len = self.index.get(hash).map(|i| i.len).or_else(|| self.disk.len_of(hash).ok().flatten());
+        let _change = self.coherence.begin_change();
         let result = self.disk.remove(hash);
         self.coherence.bump(hash);
         let in_memory = self.hot.remove(hash as u64, key).is_some();
         let on_disk = result?;
         if on_disk {
-            if let Some(item) = self.index.forget(hash) {
-                self.coherence.add_disk_bytes(-(item.len as i64));
-            }
+            self.account_removed(hash, file_len);
         }
         let removed = on_disk || in_memory;
         if removed {
@@ -710,7 +719,7 @@ impl Inner {
         };
         match format::decode(&bytes) {
             Err(DecodeError::Corrupt(reason)) => {
-                self.quarantine(&self.disk.entry_path(hash), hash, &reason);
+                self.quarantine(&self.disk.entry_path(hash), hash, &reason, bytes.len() as u64);
                 self.hot.remove(hash as u64, key);
                 Ok(false)
             }
@@ -743,6 +752,7 @@ impl Inner {
             Lookup::Hit(v) => Some(v),
             _ => None,
         };
+        let _change = self.coherence.begin_change();
         let Some(claim) = self.disk.claim(hash)? else {
             // Only in memory (or nowhere).
             self.coherence.bump(hash);
@@ -758,7 +768,7 @@ impl Inner {
             Some(Ok(d)) if d.header.is_expired(now) => None,
             Some(Ok(d)) => Some(Value::from_slice(&d.value, d.header.value_type)),
             Some(Err(DecodeError::Corrupt(reason))) => {
-                self.quarantine(&claim, hash, &reason);
+                self.quarantine(&claim, hash, &reason, bytes.as_ref().map_or(0, |b| b.len() as u64));
                 None
             }
             Some(Err(DecodeError::NewerVersion(_))) => {
@@ -770,9 +780,7 @@ impl Inner {
         self.disk.discard(&claim);
         self.coherence.bump(hash);
         self.hot.remove(hash as u64, key);
-        if let Some(item) = self.index.forget(hash) {
-            self.coherence.add_disk_bytes(-(item.len as i64));
-        }
+        self.account_removed(hash, bytes.map(|b| b.len() as u64));
         if found.is_some() {
             Counters::inc(&self.counters.deletes);
         }
@@ -788,6 +796,7 @@ impl Inner {
         })?;
         let mut removed = 0;
         for (hash, len) in hashes {
+            let _change = self.coherence.begin_change();
             if self.disk.remove(hash)? {
                 removed += 1;
                 self.coherence.add_disk_bytes(-(len as i64));
@@ -816,11 +825,10 @@ impl Inner {
             if d.tag != tag.as_bytes() {
                 continue;
             }
+            let _change = self.coherence.begin_change();
             if self.disk.remove(hash)? {
                 removed += 1;
-                if let Some(item) = self.index.forget(hash) {
-                    self.coherence.add_disk_bytes(-(item.len as i64));
-                }
+                self.account_removed(hash, Some(bytes.len() as u64));
             }
             self.coherence.bump(hash);
         }
@@ -844,14 +852,16 @@ impl Inner {
                 continue;
             };
             let _guard = self.locks.lock(hash);
-            self.index.forget(hash);
+            let _change = self.coherence.begin_change();
             match self.disk.remove(hash) {
                 Ok(true) => {
-                    self.coherence.add_disk_bytes(-(item.len as i64));
+                    self.account_removed(hash, Some(item.len));
                     Counters::inc(&self.counters.disk_evictions);
                     evicted += 1;
                 }
-                Ok(false) => {}
+                Ok(false) => {
+                    self.index.forget(hash);
+                }
                 Err(e) => {
                     log::warn!("disk budget: could not evict: {e}");
                     break;
@@ -872,7 +882,7 @@ impl Inner {
                 match header {
                     Ok(h) => items.push((hash, Item { len, last_use, expires: h.expires_ms })),
                     Err(DecodeError::NewerVersion(_)) => {}
-                    Err(DecodeError::Corrupt(reason)) => result.corrupt.push((hash, reason)),
+                    Err(DecodeError::Corrupt(reason)) => result.corrupt.push((hash, reason, len)),
                 }
             }
             Found::Leftover { path, pid, modified } => result.leftovers.push((path, pid, modified)),
@@ -881,19 +891,18 @@ impl Inner {
         Ok(result)
     }
 
+    /// The sweep. It also heals drift in the shared byte count (a process
+    /// killed between its rename and its count, files deleted by hand).
     fn sweep(&self) -> Result<SweepReport> {
-        self.sweep_with(true)
-    }
-
-    /// The sweep. `reconcile` replaces the shared byte count with the measured
-    /// total (drift from crashed processes heals here).
-    fn sweep_with(&self, reconcile: bool) -> Result<SweepReport> {
         let _one = self.sweeping.lock();
         let now = self.now();
+        let ticket = self.coherence.scan_ticket();
         let scan = self.rescan()?;
         let mut report = SweepReport { scanned: scan.scanned, ..Default::default() };
-        if reconcile {
-            self.coherence.set_disk_bytes(scan.total_bytes);
+        // The same unfinished change at two sweeps in a row: its process died mid-change.
+        let stuck = ticket.change_in_flight() && self.last_ticket.lock().replace(ticket) == Some(ticket);
+        if !self.coherence.reconcile(ticket, scan.total_bytes, stuck) {
+            log::debug!("data folder changed during the scan; the byte count is reconciled at a later sweep");
         }
         for (path, pid, modified) in scan.leftovers {
             if self.disk.is_stale_leftover(pid, modified, now) {
@@ -902,9 +911,9 @@ impl Inner {
                 log::info!("removed abandoned temp file {}", path.display());
             }
         }
-        for (hash, reason) in scan.corrupt {
+        for (hash, reason, len) in scan.corrupt {
             let before = self.counters.quarantined.load(std::sync::atomic::Ordering::Relaxed);
-            self.quarantine(&self.disk.entry_path(hash), hash, &reason);
+            self.quarantine(&self.disk.entry_path(hash), hash, &reason, len);
             if self.counters.quarantined.load(std::sync::atomic::Ordering::Relaxed) > before {
                 report.quarantined += 1;
             }
@@ -941,7 +950,7 @@ impl Inner {
 struct ScanResult {
     scanned: u64,
     total_bytes: u64,
-    corrupt: Vec<(u128, Corruption)>,
+    corrupt: Vec<(u128, Corruption, u64)>,
     leftovers: Vec<(std::path::PathBuf, Option<u32>, u64)>,
 }
 

@@ -27,7 +27,12 @@ const OFF_MAGIC: usize = 0;
 const OFF_VERSION: usize = 4;
 const OFF_BUCKETS: usize = 8;
 const OFF_DISK_BYTES: usize = 16;
+const OFF_CHANGES_STARTED: usize = 24;
+const OFF_CHANGES_FINISHED: usize = 32;
 /// Total size of the map file.
+///
+/// Header: magic (u32 @0), version (u32 @4), bucket count (u32 @8), disk bytes
+/// (u64 @16), changes started (u64 @24), changes finished (u64 @32).
 pub const MAP_LEN: usize = HEADER_LEN + BUCKETS * 4;
 
 enum Backing {
@@ -48,35 +53,33 @@ impl std::fmt::Debug for Coherence {
 
 impl Coherence {
     /// Maps the shared table at `path`, or falls back to a local one.
-    /// The second value is true when this process created (initialised) the map.
-    pub fn open(fs: &dyn FileSystem, path: &Path) -> (Self, bool) {
+    pub fn open(fs: &dyn FileSystem, path: &Path) -> Self {
         match fs.map_shared(path, MAP_LEN as u64) {
             Ok(map) if map.len() >= MAP_LEN => {
                 let magic = Self::map_u32(&map, OFF_MAGIC);
-                let created = match magic.compare_exchange(0, MAGIC, Ordering::AcqRel, Ordering::Acquire) {
+                match magic.compare_exchange(0, MAGIC, Ordering::AcqRel, Ordering::Acquire) {
                     Ok(_) => {
                         Self::map_u32(&map, OFF_VERSION).store(VERSION, Ordering::Release);
                         Self::map_u32(&map, OFF_BUCKETS).store(BUCKETS as u32, Ordering::Release);
-                        true
                     }
-                    Err(MAGIC) if Self::map_u32(&map, OFF_BUCKETS).load(Ordering::Acquire) == BUCKETS as u32 => false,
+                    Err(MAGIC) if Self::map_u32(&map, OFF_BUCKETS).load(Ordering::Acquire) == BUCKETS as u32 => {}
                     Err(_) => {
                         log::warn!(
                             "coherence map {} has an unknown layout; hot tiers of other processes will not see this one's writes",
                             path.display()
                         );
-                        return (Self::local(), true);
+                        return Self::local();
                     }
-                };
-                (Coherence { backing: Backing::Shared(map) }, created)
+                }
+                Coherence { backing: Backing::Shared(map) }
             }
-            Ok(_) => (Self::local(), true),
+            Ok(_) => Self::local(),
             Err(e) => {
                 log::warn!(
                     "cannot map {} ({e}); hot tiers of other processes will not see this one's writes",
                     path.display()
                 );
-                (Self::local(), true)
+                Self::local()
             }
         }
     }
@@ -112,12 +115,19 @@ impl Coherence {
         }
     }
 
-    fn disk_bytes_cell(&self) -> &AtomicU64 {
+    fn header_u64(&self, off: usize) -> &AtomicU64 {
         match &self.backing {
-            // SAFETY: as in `map_u32`; OFF_DISK_BYTES is 8-aligned.
-            Backing::Shared(map) => unsafe { &*(map.as_ptr().add(OFF_DISK_BYTES) as *const AtomicU64) },
-            Backing::Local { header, .. } => &header[OFF_DISK_BYTES / 8],
+            Backing::Shared(map) => {
+                assert!(off % 8 == 0 && off + 8 <= HEADER_LEN, "offset inside the header");
+                // SAFETY: as in `map_u32`; `off` is 8-aligned and inside the header.
+                unsafe { &*(map.as_ptr().add(off) as *const AtomicU64) }
+            }
+            Backing::Local { header, .. } => &header[off / 8],
         }
+    }
+
+    fn disk_bytes_cell(&self) -> &AtomicU64 {
+        self.header_u64(OFF_DISK_BYTES)
     }
 
     fn bucket(hash: u128) -> usize {
@@ -158,9 +168,64 @@ impl Coherence {
         }
     }
 
-    /// Replaces the disk byte count with a fresh measurement.
-    pub fn set_disk_bytes(&self, bytes: u64) {
-        self.disk_bytes_cell().store(bytes, Ordering::Release);
+    /// Marks the start of a change to the data folder (a file created, replaced
+    /// or removed, and its bytes counted). Hold the guard until the count is updated.
+    pub fn begin_change(&self) -> Change<'_> {
+        self.header_u64(OFF_CHANGES_STARTED).fetch_add(1, Ordering::AcqRel);
+        Change { coherence: self }
+    }
+
+    /// Notes the state before a scan of the data folder.
+    pub fn scan_ticket(&self) -> ScanTicket {
+        ScanTicket {
+            started: self.header_u64(OFF_CHANGES_STARTED).load(Ordering::Acquire),
+            finished: self.header_u64(OFF_CHANGES_FINISHED).load(Ordering::Acquire),
+            bytes: self.disk_bytes(),
+        }
+    }
+
+    /// Replaces the byte count with a scan's `measured` total, but only if no
+    /// change began or ended during the scan and none was under way when it
+    /// began (a scan cannot tell whether it saw such a change's file). A change
+    /// left unfinished by a killed process would block this for ever, so
+    /// `stuck_ok` lets the caller override it once it has seen the same
+    /// unfinished state across two sweeps. Returns whether it replaced.
+    pub fn reconcile(&self, ticket: ScanTicket, measured: u64, stuck_ok: bool) -> bool {
+        let now = self.scan_ticket();
+        if (now.started, now.finished) != (ticket.started, ticket.finished) {
+            return false;
+        }
+        if ticket.started != ticket.finished && !stuck_ok {
+            return false;
+        }
+        self.disk_bytes_cell().compare_exchange(ticket.bytes, measured, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+}
+
+/// A change to the data folder in progress (see [`Coherence::begin_change`]).
+#[must_use = "the change ends when the guard drops"]
+pub struct Change<'a> {
+    coherence: &'a Coherence,
+}
+
+impl Drop for Change<'_> {
+    fn drop(&mut self) {
+        self.coherence.header_u64(OFF_CHANGES_FINISHED).fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// What [`Coherence::reconcile`] compares against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanTicket {
+    started: u64,
+    finished: u64,
+    bytes: u64,
+}
+
+impl ScanTicket {
+    /// Whether a change was under way when the ticket was taken.
+    pub fn change_in_flight(&self) -> bool {
+        self.started != self.finished
     }
 }
 
@@ -173,10 +238,9 @@ mod tests {
     fn two_mappings_share_generations_and_bytes() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("coherence.map");
-        let (a, created_a) = Coherence::open(&StdFs, &path);
-        let (b, created_b) = Coherence::open(&StdFs, &path);
+        let a = Coherence::open(&StdFs, &path);
+        let b = Coherence::open(&StdFs, &path);
         assert!(a.is_shared() && b.is_shared());
-        assert!(created_a && !created_b);
         let h = 0xdead_beef_u128 << 64;
         let before = b.generation(h);
         assert_eq!(a.bump(h), before.wrapping_add(1));
@@ -186,6 +250,25 @@ mod tests {
         assert_eq!(a.disk_bytes(), 70);
         b.add_disk_bytes(-1000);
         assert_eq!(a.disk_bytes(), 0, "saturates at zero");
+    }
+
+    #[test]
+    fn reconcile_only_after_a_quiet_scan() {
+        let c = Coherence::local();
+        c.add_disk_bytes(10);
+        let ticket = c.scan_ticket();
+        drop(c.begin_change());
+        assert!(!c.reconcile(ticket, 99, false), "a change during the scan blocks it");
+        let in_flight = c.begin_change();
+        let ticket = c.scan_ticket();
+        assert!(ticket.change_in_flight());
+        assert!(!c.reconcile(ticket, 99, false), "a change under way at the start blocks it");
+        assert!(c.reconcile(ticket, 99, true), "unless the caller knows it is stuck");
+        assert_eq!(c.disk_bytes(), 99);
+        drop(in_flight);
+        let ticket = c.scan_ticket();
+        c.add_disk_bytes(1);
+        assert!(!c.reconcile(ticket, 5, false), "a count moved without a change guard still blocks it");
     }
 
     #[test]
