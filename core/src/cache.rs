@@ -140,11 +140,15 @@ struct Written {
     old_len: u64,
     now: u64,
     expires: u64,
+    /// The key's generation, read under the key lock before the file changed.
+    before: u32,
 }
 
 enum DiskRead {
     Live(Value),
     Missing,
+    /// Expired (and removed); counted once by the caller.
+    Expired,
 }
 
 impl Cache {
@@ -284,6 +288,8 @@ impl Cache {
         load: impl FnOnce() -> std::result::Result<Vec<u8>, E>,
     ) -> std::result::Result<Value, LoadError<E>> {
         self.inner.check_key(key).map_err(LoadError::Invalid)?;
+        // Refuse a bad TTL before loading, not as a store failure after it.
+        self.inner.expiry(opts.ttl, 0).map_err(LoadError::Invalid)?;
         let mut load = Some(load);
         loop {
             if let Some(v) = self.inner.get_quietly(key) {
@@ -443,13 +449,11 @@ impl Inner {
         self.check_key(key)?;
         let hash = format::key_hash(key);
         let generation = self.coherence.generation(hash);
-        match self.hot.get(hash as u64, key, generation, || self.now()) {
-            Lookup::Hit(v) => {
-                Counters::inc(&self.counters.hot_hits);
-                return Ok(Some(v));
-            }
-            Lookup::Expired => Counters::inc(&self.counters.expirations),
-            Lookup::Miss | Lookup::Stale => {}
+        let lookup = self.hot.get(hash as u64, key, generation, || self.now());
+        let hot_expired = matches!(lookup, Lookup::Expired);
+        if let Lookup::Hit(v) = lookup {
+            Counters::inc(&self.counters.hot_hits);
+            return Ok(Some(v));
         }
         Counters::inc(&self.counters.hot_misses);
         match self.read_disk(key, hash, generation, promote)? {
@@ -457,7 +461,11 @@ impl Inner {
                 Counters::inc(&self.counters.disk_hits);
                 Ok(Some(v))
             }
-            DiskRead::Missing => {
+            found => {
+                // One expired entry is one expiration, whichever tier (or both) saw it.
+                if hot_expired || matches!(found, DiskRead::Expired) {
+                    Counters::inc(&self.counters.expirations);
+                }
                 Counters::inc(&self.counters.disk_misses);
                 Ok(None)
             }
@@ -494,9 +502,8 @@ impl Inner {
         }
         let header = decoded.header;
         if header.is_expired(now) {
-            Counters::inc(&self.counters.expirations);
             self.remove_if_dead(key, hash);
-            return Ok(DiskRead::Missing);
+            return Ok(DiskRead::Expired);
         }
         let data = hot_buffer(decoded.key, decoded.tag, &decoded.value);
         let start = decoded.key.len() + decoded.tag.len();
@@ -588,7 +595,7 @@ impl Inner {
     /// After `w.hash`'s file changed: account its bytes, index it, bump the
     /// generation and cache the new value in the hot tier.
     fn commit_write(&self, key: &[u8], value: &[u8], opts: &SetOptions<'_>, w: Written) {
-        let Written { hash, file_len, old_len, now, expires } = w;
+        let Written { hash, file_len, old_len, now, expires, before } = w;
         self.coherence.add_disk_bytes(file_len as i64 - old_len as i64);
         self.index.record(hash, Item { len: file_len, last_use: now, expires });
         let generation = self.coherence.bump(hash);
@@ -600,7 +607,12 @@ impl Inner {
             expires_ms: expires,
             generation,
         };
-        if (key.len() + tag.len() + value.len()) as u64 + crate::hot::ENTRY_OVERHEAD <= self.hot.limit() {
+        // A generation that moved by more than our own bump means another
+        // process changed the bucket after we read it, maybe this key's file
+        // after ours: caching our value could outlive theirs on disk.
+        let sole_writer = generation == before.wrapping_add(1);
+        if sole_writer && (key.len() + tag.len() + value.len()) as u64 + crate::hot::ENTRY_OVERHEAD <= self.hot.limit()
+        {
             self.hot.insert(hash as u64, hot_buffer(key, tag, value), meta);
         } else {
             self.hot.remove(hash as u64, key);
@@ -621,6 +633,7 @@ impl Inner {
                 Some(item) => item.len,
                 None => self.disk.len_of(hash).ok().flatten().unwrap_or(0),
             };
+            let before = self.coherence.generation(hash);
             let _change = self.coherence.begin_change();
             if let Err(e) = self.disk.write(hash, &bytes) {
                 // The file may or may not have changed: make every cached copy stale.
@@ -628,7 +641,12 @@ impl Inner {
                 self.hot.remove(hash as u64, key);
                 return Err(e);
             }
-            self.commit_write(key, value, &opts, Written { hash, file_len: bytes.len() as u64, old_len, now, expires });
+            self.commit_write(
+                key,
+                value,
+                &opts,
+                Written { hash, file_len: bytes.len() as u64, old_len, now, expires, before },
+            );
         }
         self.enforce_disk_limit();
         Ok(())
@@ -652,12 +670,13 @@ impl Inner {
             let mut stored = false;
             for _ in 0..4 {
                 let change = self.coherence.begin_change();
+                let before = self.coherence.generation(hash);
                 if self.disk.create(hash, &bytes)? {
                     self.commit_write(
                         key,
                         value,
                         &opts,
-                        Written { hash, file_len: bytes.len() as u64, old_len: 0, now, expires },
+                        Written { hash, file_len: bytes.len() as u64, old_len: 0, now, expires, before },
                     );
                     stored = true;
                     break;
@@ -693,7 +712,16 @@ impl Inner {
         let result = self.disk.remove(hash);
         self.coherence.bump(hash);
         let in_memory = self.hot.remove(hash as u64, key).is_some();
-        let on_disk = result?;
+        let on_disk = match result {
+            Ok(removed) => removed,
+            Err(e) => {
+                // The unlink may have happened before the folder fsync failed.
+                if matches!(self.disk.len_of(hash), Ok(None)) {
+                    self.account_removed(hash, file_len);
+                }
+                return Err(e);
+            }
+        };
         if on_disk {
             self.account_removed(hash, file_len);
         }
@@ -727,12 +755,14 @@ impl Inner {
             Ok(d) if d.key != key || d.header.is_expired(now) => Ok(false),
             Ok(_) => {
                 let touched = format::with_expiry(&bytes, expires);
+                let before = self.coherence.generation(hash);
                 let result = self.disk.write(hash, &touched);
                 let generation = self.coherence.bump(hash);
-                if let Err(e) = result {
+                if result.is_err() || generation != before.wrapping_add(1) {
+                    // Failed, or another process wrote the bucket meanwhile (see `commit_write`).
                     self.hot.remove(hash as u64, key);
-                    return Err(e);
                 }
+                result?;
                 self.hot.retime(hash as u64, key, expires, generation);
                 if let Some(item) = self.index.get(hash) {
                     self.index.record(hash, Item { expires, ..item });
@@ -759,7 +789,13 @@ impl Inner {
             self.hot.remove(hash as u64, key);
             return Ok(from_memory);
         };
-        let bytes = self.disk.read_path(&claim)?;
+        let bytes = match self.disk.read_path(&claim) {
+            Ok(b) => b,
+            Err(e) => {
+                self.disk.unclaim(hash, &claim);
+                return Err(e);
+            }
+        };
         let found = match bytes.as_deref().map(format::decode) {
             Some(Ok(d)) if d.key != key => {
                 self.disk.unclaim(hash, &claim);

@@ -62,7 +62,11 @@ impl Coherence {
                         Self::map_u32(&map, OFF_VERSION).store(VERSION, Ordering::Release);
                         Self::map_u32(&map, OFF_BUCKETS).store(BUCKETS as u32, Ordering::Release);
                     }
-                    Err(MAGIC) if Self::map_u32(&map, OFF_BUCKETS).load(Ordering::Acquire) == BUCKETS as u32 => {}
+                    // The creator may not have stored the bucket count yet (or died
+                    // before it): store the same value for it rather than give up.
+                    Err(MAGIC) if Self::publish(&map, OFF_BUCKETS, BUCKETS as u32) == BUCKETS as u32 => {
+                        Self::publish(&map, OFF_VERSION, VERSION);
+                    }
                     Err(_) => {
                         log::warn!(
                             "coherence map {} has an unknown layout; hot tiers of other processes will not see this one's writes",
@@ -97,6 +101,14 @@ impl Coherence {
     /// Whether the table is shared with other processes.
     pub fn is_shared(&self) -> bool {
         matches!(self.backing, Backing::Shared(_))
+    }
+
+    /// Stores `value` at `off` if it is still zero; returns what is there now.
+    fn publish(map: &memmap2::MmapMut, off: usize, value: u32) -> u32 {
+        match Self::map_u32(map, off).compare_exchange(0, value, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => value,
+            Err(found) => found,
+        }
     }
 
     /// A 4-aligned u32 of the shared map (header fields and buckets alike).

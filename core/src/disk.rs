@@ -26,6 +26,11 @@ use crate::metrics::Counters;
 const TEMP_PREFIX: &str = ".tmp-";
 const CLAIM_PREFIX: &str = ".del-";
 
+/// Numbers scratch and quarantine names. Process-wide, not per cache: two caches
+/// opened on one directory in one process share the pid, so per-instance
+/// counters would hand both the same temp or claim name.
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
 /// A file found by a scan.
 #[derive(Debug)]
 pub enum Found {
@@ -59,7 +64,6 @@ pub struct DiskTier {
     quarantine: PathBuf,
     durability: Durability,
     pid: u32,
-    seq: AtomicU64,
     counters: Arc<Counters>,
 }
 
@@ -80,7 +84,6 @@ impl DiskTier {
             quarantine: dir.join("quarantine"),
             durability,
             pid: std::process::id(),
-            seq: AtomicU64::new(0),
             counters,
         }
     }
@@ -105,7 +108,7 @@ impl DiskTier {
     }
 
     fn scratch_path(&self, hash: u128, prefix: &str) -> PathBuf {
-        let n = self.seq.fetch_add(1, Ordering::Relaxed);
+        let n = SEQ.fetch_add(1, Ordering::Relaxed);
         self.subdir(hash).join(format!("{prefix}{}-{n}", self.pid))
     }
 
@@ -262,7 +265,7 @@ impl DiskTier {
     /// quarantine is logged, and the caller reports a miss either way.
     /// Returns the quarantine path when the file was moved and kept there.
     pub fn quarantine(&self, source: &Path, hash: u128, reason: &Corruption, now_ms: u64) -> Option<PathBuf> {
-        let n = self.seq.fetch_add(1, Ordering::Relaxed);
+        let n = SEQ.fetch_add(1, Ordering::Relaxed);
         let name = format!("{now_ms}-{}-{}-{}-{n}", reason.as_str(), hex_hash(hash), self.pid);
         let dest = self.quarantine.join(name);
         let mut moved = self.fs.rename(source, &dest);
@@ -334,12 +337,11 @@ impl DiskTier {
 
     /// Whether a leftover temp or claim file is abandoned: its writer is gone
     /// (and it is a minute old, in case the pid belongs to another namespace),
-    /// or it is an hour old whoever wrote it.
+    /// or it is an hour old whoever wrote it (no write takes that long).
     pub fn is_stale_leftover(&self, pid: Option<u32>, modified: u64, now_ms: u64) -> bool {
         let age = now_ms.saturating_sub(modified);
         match pid {
-            Some(p) if p == self.pid => false,
-            Some(p) if !process_alive(p) => age >= 60_000,
+            Some(p) if p != self.pid && !process_alive(p) => age >= 60_000,
             _ => age >= 3_600_000,
         }
     }
