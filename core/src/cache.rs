@@ -732,42 +732,65 @@ impl Inner {
         Ok(removed)
     }
 
+    /// Rewrites the entry with a new expiry. Across processes a plain
+    /// read-modify-rename could put back a value another process has just
+    /// replaced, so the file is claimed first (only one process can claim it)
+    /// and the rewritten copy is linked into place only if nobody wrote the key
+    /// meanwhile; if somebody did, their value stands.
     fn touch(&self, key: &[u8], ttl: Ttl) -> Result<bool> {
         self.check_key(key)?;
         let now = self.now();
         let expires = self.expiry(ttl, now)?;
         let hash = format::key_hash(key);
         let _guard = self.locks.lock(hash);
-        let Some(bytes) = self.disk.read(hash)? else {
-            let generation = self.coherence.generation(hash);
-            return Ok(match self.hot.get(hash as u64, key, generation, || now) {
-                Lookup::Hit(_) => self.hot.retime(hash as u64, key, expires, generation),
+        let before = self.coherence.generation(hash);
+        let _change = self.coherence.begin_change();
+        let Some(claim) = self.disk.claim(hash)? else {
+            return Ok(match self.hot.get(hash as u64, key, before, || now) {
+                Lookup::Hit(_) => self.hot.retime(hash as u64, key, expires, before),
                 _ => false,
             });
         };
+        let bytes = match self.disk.read_path(&claim) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Ok(false),
+            Err(e) => {
+                self.disk.unclaim(hash, &claim);
+                return Err(e);
+            }
+        };
         match format::decode(&bytes) {
             Err(DecodeError::Corrupt(reason)) => {
-                self.quarantine(&self.disk.entry_path(hash), hash, &reason, bytes.len() as u64);
+                self.quarantine(&claim, hash, &reason, bytes.len() as u64);
+                self.coherence.bump(hash);
                 self.hot.remove(hash as u64, key);
                 Ok(false)
             }
-            Err(DecodeError::NewerVersion(_)) => Ok(false),
-            Ok(d) if d.key != key || d.header.is_expired(now) => Ok(false),
-            Ok(_) => {
-                let touched = format::with_expiry(&bytes, expires);
-                let before = self.coherence.generation(hash);
-                let result = self.disk.write(hash, &touched);
+            Ok(d) if d.key == key && !d.header.is_expired(now) => {
+                let created = self.disk.create(hash, &format::with_expiry(&bytes, expires));
+                if !matches!(created, Ok(true)) {
+                    // Failed, or a newer entry took the name: put the claimed one
+                    // back only if the name is still free.
+                    self.disk.unclaim(hash, &claim);
+                } else {
+                    self.disk.discard(&claim);
+                }
                 let generation = self.coherence.bump(hash);
-                if result.is_err() || generation != before.wrapping_add(1) {
-                    // Failed, or another process wrote the bucket meanwhile (see `commit_write`).
+                if matches!(created, Ok(true)) && generation == before.wrapping_add(1) {
+                    self.hot.retime(hash as u64, key, expires, generation);
+                    if let Some(item) = self.index.get(hash) {
+                        self.index.record(hash, Item { expires, ..item });
+                    }
+                } else {
+                    // Another writer is involved (see `commit_write`): let readers go to disk.
                     self.hot.remove(hash as u64, key);
                 }
-                result?;
-                self.hot.retime(hash as u64, key, expires, generation);
-                if let Some(item) = self.index.get(hash) {
-                    self.index.record(hash, Item { expires, ..item });
-                }
-                Ok(true)
+                created.map(|_| true)
+            }
+            // Another key's entry (a hash collision), an expired one, or a newer writer's.
+            _ => {
+                self.disk.unclaim(hash, &claim);
+                Ok(false)
             }
         }
     }
