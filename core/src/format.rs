@@ -213,16 +213,33 @@ pub fn decode_header(bytes: &[u8]) -> Result<Header, DecodeError> {
     Ok(header)
 }
 
+/// Whether the trailing checksum matches. Every format version keeps this
+/// framing (an xxh3-64 of all preceding bytes, last), so a reader can tell a
+/// newer writer's sound entry from a damaged one without understanding it.
+fn checksum_ok(bytes: &[u8]) -> bool {
+    bytes.len() >= CHECKSUM_LEN && {
+        let body_end = bytes.len() - CHECKSUM_LEN;
+        xxh3_64(&bytes[..body_end]) == u64_at(bytes, body_end)
+    }
+}
+
 /// Decodes and fully verifies an entry file.
+///
+/// A file claiming a newer version is [`DecodeError::NewerVersion`] only when
+/// its checksum holds; otherwise it is corrupt (a flipped version byte must
+/// not hide damage).
 pub fn decode(bytes: &[u8]) -> Result<Decoded<'_>, DecodeError> {
-    let header = decode_header(bytes)?;
+    let header = match decode_header(bytes) {
+        Err(DecodeError::NewerVersion(_)) if !checksum_ok(bytes) => return Err(Corruption::BadChecksum.into()),
+        other => other?,
+    };
     if header.file_len() != Some(bytes.len()) {
         return Err(Corruption::BadLength.into());
     }
-    let body_end = bytes.len() - CHECKSUM_LEN;
-    if xxh3_64(&bytes[..body_end]) != u64_at(bytes, body_end) {
+    if !checksum_ok(bytes) {
         return Err(Corruption::BadChecksum.into());
     }
+    let body_end = bytes.len() - CHECKSUM_LEN;
     let key_end = HEADER_LEN + header.key_len as usize;
     let tag_end = key_end + header.tag_len as usize;
     let stored = &bytes[tag_end..body_end];
@@ -291,9 +308,13 @@ mod tests {
     }
 
     #[test]
-    fn newer_version_is_not_corruption() {
+    fn newer_version_is_not_corruption_unless_its_checksum_fails() {
         let mut bytes = encode(&sample(b"v"), PLAIN);
         bytes[4] = 2;
+        assert_eq!(decode(&bytes).unwrap_err(), DecodeError::Corrupt(Corruption::BadChecksum));
+        let body_end = bytes.len() - CHECKSUM_LEN;
+        let sum = xxh3_64(&bytes[..body_end]);
+        bytes[body_end..].copy_from_slice(&sum.to_le_bytes());
         assert_eq!(decode(&bytes).unwrap_err(), DecodeError::NewerVersion(2));
     }
 
