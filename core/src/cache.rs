@@ -264,7 +264,8 @@ impl Cache {
         self.inner.clear()
     }
 
-    /// Removes every entry tagged `tag`. Returns how many were removed.
+    /// Removes every entry tagged `tag`. Returns how many keys were removed.
+    /// The empty tag stands for "no tag" and removes nothing.
     pub fn evict_tag(&self, tag: &str) -> Result<u64> {
         self.inner.evict_tag(tag)
     }
@@ -288,8 +289,9 @@ impl Cache {
         load: impl FnOnce() -> std::result::Result<Vec<u8>, E>,
     ) -> std::result::Result<Value, LoadError<E>> {
         self.inner.check_key(key).map_err(LoadError::Invalid)?;
-        // Refuse a bad TTL before loading, not as a store failure after it.
+        // Refuse a bad TTL or tag before loading, not as a store failure after it.
         self.inner.expiry(opts.ttl, 0).map_err(LoadError::Invalid)?;
+        self.inner.check_value(&[], opts.tag).map_err(LoadError::Invalid)?;
         let mut load = Some(load);
         loop {
             if let Some(v) = self.inner.get_quietly(key) {
@@ -868,6 +870,9 @@ impl Inner {
     }
 
     fn evict_tag(&self, tag: &str) -> Result<u64> {
+        if tag.is_empty() {
+            return Ok(0); // the empty tag is "no tag": it names no group
+        }
         let mut candidates = Vec::new();
         self.disk.scan(|f| {
             if let Found::Entry { hash, header: Ok(h), .. } = f {
@@ -876,7 +881,7 @@ impl Inner {
                 }
             }
         })?;
-        let mut removed = 0;
+        let mut removed = Vec::new();
         for hash in candidates {
             let _guard = self.locks.lock(hash);
             let Some(bytes) = self.disk.read(hash)? else { continue };
@@ -886,13 +891,15 @@ impl Inner {
             }
             let _change = self.coherence.begin_change();
             if self.disk.remove(hash)? {
-                removed += 1;
+                removed.push(hash as u64);
                 self.account_removed(hash, Some(bytes.len() as u64));
             }
             self.coherence.bump(hash);
         }
-        let hot_only = self.hot.remove_tag(tag.as_bytes());
-        Ok(removed.max(hot_only))
+        // Count keys, not copies: most tagged entries were in both tiers.
+        let mut gone: std::collections::HashSet<u64> = removed.into_iter().collect();
+        gone.extend(self.hot.remove_tag(tag.as_bytes()));
+        Ok(gone.len() as u64)
     }
 
     /// Evicts least recently used entries until the shared byte count is

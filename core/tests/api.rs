@@ -1019,3 +1019,24 @@ fn touch_racing_a_set_elsewhere_never_brings_the_old_value_back() {
     assert_eq!(get(&toucher, b"k").as_deref(), Some(&b"new"[..]));
     assert_eq!(get(&disk_view(dir.path(), &clock), b"k").as_deref(), Some(&b"new"[..]));
 }
+
+/// `evict_tag` counts keys: one tagged entry only on disk and another only in
+/// memory are two removals, and the empty tag ("no tag") removes nothing.
+#[test]
+fn evict_tag_counts_keys_across_tiers() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let writer = open(config(dir.path(), &clock));
+    let cache = open(config(dir.path(), &clock));
+    let tagged = SetOptions::default().with_tag("t");
+    writer.set_with(b"on-disk", b"a", tagged).unwrap(); // not in `cache`'s hot tier
+    cache.set_with(b"in-memory", b"b", tagged).unwrap();
+    cache.set(b"untagged", b"c").unwrap();
+    std::fs::remove_file(entry_of(dir.path(), b"in-memory")).unwrap(); // now only in `cache`'s memory
+    assert!(cache.contains(b"in-memory").unwrap());
+    assert_eq!(cache.evict_tag("").unwrap(), 0, "the empty tag names no group");
+    assert_eq!(cache.evict_tag("t").unwrap(), 2);
+    assert_eq!(get(&cache, b"on-disk"), None);
+    assert_eq!(get(&cache, b"in-memory"), None);
+    assert_eq!(get(&cache, b"untagged").as_deref(), Some(&b"c"[..]));
+}
