@@ -13,7 +13,7 @@ use crate::disk::{DiskTier, Found};
 use crate::error::{Corruption, Error, Result};
 use crate::flight::{Flights, Role};
 use crate::format::{self, Compression, DecodeError, EncodeInput};
-use crate::hot::{EntryMeta, HotTier, Lookup};
+use crate::hot::{self, HotTier, Lookup};
 use crate::index::{DiskIndex, Item};
 use crate::keylock::KeyLocks;
 use crate::metrics::{Counters, MetricsSnapshot};
@@ -122,15 +122,6 @@ impl Drop for Inner {
         *self.stop.0.lock() = true;
         self.stop.1.notify_all();
     }
-}
-
-/// Where the parts of a hot buffer (key | tag | value) start.
-fn hot_buffer(key: &[u8], tag: &[u8], value: &[u8]) -> Arc<[u8]> {
-    let mut buf = Vec::with_capacity(key.len() + tag.len() + value.len());
-    buf.extend_from_slice(key);
-    buf.extend_from_slice(tag);
-    buf.extend_from_slice(value);
-    buf.into()
 }
 
 /// The facts of one completed entry write.
@@ -507,18 +498,10 @@ impl Inner {
             self.remove_if_dead(key, hash);
             return Ok(DiskRead::Expired);
         }
-        let data = hot_buffer(decoded.key, decoded.tag, &decoded.value);
-        let start = decoded.key.len() + decoded.tag.len();
-        let value = Value::new(data.clone(), start, header.value_type);
+        let data = hot::entry_buffer(decoded.key, decoded.tag, &decoded.value, header.value_type);
+        let value = hot::value_of(&data);
         if promote {
-            let meta = EntryMeta {
-                key_len: header.key_len,
-                tag_len: header.tag_len,
-                value_type: header.value_type,
-                expires_ms: header.expires_ms,
-                generation,
-            };
-            self.hot.insert(hash as u64, data, meta);
+            self.hot.insert(hash as u64, data, header.expires_ms, generation);
         }
         if self.index.touch(hash, now, bytes.len() as u64, header.expires_ms) {
             self.disk.mark_used(hash, now);
@@ -602,20 +585,13 @@ impl Inner {
         self.index.record(hash, Item { len: file_len, last_use: now, expires });
         let generation = self.coherence.bump(hash);
         let tag = opts.tag.unwrap_or("").as_bytes();
-        let meta = EntryMeta {
-            key_len: key.len() as u32,
-            tag_len: tag.len() as u16,
-            value_type: opts.value_type,
-            expires_ms: expires,
-            generation,
-        };
         // A generation that moved by more than our own bump means another
         // process changed the bucket after we read it, maybe this key's file
         // after ours: caching our value could outlive theirs on disk.
         let sole_writer = generation == before.wrapping_add(1);
-        if sole_writer && (key.len() + tag.len() + value.len()) as u64 + crate::hot::ENTRY_OVERHEAD <= self.hot.limit()
-        {
-            self.hot.insert(hash as u64, hot_buffer(key, tag, value), meta);
+        let buf_len = hot::entry_buffer_len(key, tag, value);
+        if sole_writer && self.hot.fits(buf_len) {
+            self.hot.insert(hash as u64, hot::entry_buffer(key, tag, value, opts.value_type), expires, generation);
         } else {
             self.hot.remove(hash as u64, key);
         }
@@ -713,7 +689,7 @@ impl Inner {
         let _change = self.coherence.begin_change();
         let result = self.disk.remove(hash);
         self.coherence.bump(hash);
-        let in_memory = self.hot.remove(hash as u64, key).is_some();
+        let in_memory = self.hot.remove(hash as u64, key);
         let on_disk = match result {
             Ok(removed) => removed,
             Err(e) => {
