@@ -124,6 +124,14 @@ impl Drop for Inner {
     }
 }
 
+/// A validated write, encoded and ready for the disk.
+struct Prepared {
+    now: u64,
+    expires: u64,
+    hash: u128,
+    bytes: Vec<u8>,
+}
+
 /// The facts of one completed entry write.
 struct Written {
     hash: u128,
@@ -598,13 +606,20 @@ impl Inner {
         Counters::inc(&self.counters.sets);
     }
 
-    fn set(&self, key: &[u8], value: &[u8], opts: SetOptions<'_>) -> Result<()> {
+    /// Validates a write and encodes its entry file: the common first half of
+    /// `set` and `add`, done before any lock is taken.
+    fn prepare(&self, key: &[u8], value: &[u8], opts: &SetOptions<'_>) -> Result<Prepared> {
         self.check_key(key)?;
         self.check_value(value, opts.tag)?;
         let now = self.now();
         let expires = self.expiry(opts.ttl, now)?;
         let hash = format::key_hash(key);
-        let bytes = self.encode(key, value, &opts, now, expires);
+        let bytes = self.encode(key, value, opts, now, expires);
+        Ok(Prepared { now, expires, hash, bytes })
+    }
+
+    fn set(&self, key: &[u8], value: &[u8], opts: SetOptions<'_>) -> Result<()> {
+        let Prepared { now, expires, hash, bytes } = self.prepare(key, value, &opts)?;
         {
             let _guard = self.locks.lock(hash);
             let old_len = match self.index.get(hash) {
@@ -631,12 +646,7 @@ impl Inner {
     }
 
     fn add(&self, key: &[u8], value: &[u8], opts: SetOptions<'_>) -> Result<bool> {
-        self.check_key(key)?;
-        self.check_value(value, opts.tag)?;
-        let now = self.now();
-        let expires = self.expiry(opts.ttl, now)?;
-        let hash = format::key_hash(key);
-        let bytes = self.encode(key, value, &opts, now, expires);
+        let Prepared { now, expires, hash, bytes } = self.prepare(key, value, &opts)?;
         let stored = {
             let _guard = self.locks.lock(hash);
             let generation = self.coherence.generation(hash);
