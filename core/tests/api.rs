@@ -1040,3 +1040,26 @@ fn evict_tag_counts_keys_across_tiers() {
     assert_eq!(get(&cache, b"in-memory"), None);
     assert_eq!(get(&cache, b"untagged").as_deref(), Some(&b"c"[..]));
 }
+
+/// A directory the cache cannot write to (root ignores mode bits, so the seam
+/// plays the kernel) is a typed error at open, classified by its errno.
+#[test]
+fn an_unwritable_directory_is_a_typed_error_at_open() {
+    use sturdycache::DiskErrorKind;
+    use sturdycache::fs::{Fault, FaultRule, FaultyFs, FsOp, StdFs, Trigger};
+    for (errno, kind) in [(13, DiskErrorKind::PermissionDenied), (30, DiskErrorKind::ReadOnly)] {
+        let dir = tempfile::tempdir().unwrap();
+        let faulty = Arc::new(FaultyFs::new(Arc::new(StdFs)));
+        faulty.inject(FaultRule::new(FsOp::Write, Fault::Errno(errno), Trigger::Always));
+        let mut c = config(dir.path(), &ManualClock::new(T0));
+        c.fs = faulty.clone();
+        match Cache::open(c) {
+            Err(Error::Disk { kind: got, .. }) => assert_eq!(got, kind, "errno {errno}"),
+            other => panic!("errno {errno}: expected a disk error, got {other:?}"),
+        }
+        faulty.clear();
+        let mut c = config(dir.path(), &ManualClock::new(T0));
+        c.fs = faulty;
+        assert!(Cache::open(c).is_ok(), "the same directory opens once it is writable");
+    }
+}
