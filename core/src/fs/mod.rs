@@ -146,13 +146,29 @@ impl FileSystem for StdFs {
     }
 
     fn map_shared(&self, path: &Path, len: u64) -> io::Result<memmap2::MmapMut> {
+        use std::os::fd::AsRawFd;
         let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
-        if file.metadata()?.len() < len {
-            file.set_len(len)?;
+        // Allocate real blocks, not a sparse file: a store into a hole of a
+        // shared mapping on a full disk raises SIGBUS and kills the process.
+        // fallocate never overwrites bytes, so racing openers are harmless.
+        let size = libc::off_t::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+        // SAFETY: a plain syscall on a descriptor this function owns.
+        if unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, size) } != 0 {
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() != Some(libc::EOPNOTSUPP) {
+                return Err(err);
+            }
+            log::warn!("{} cannot preallocate ({err}); mapping a sparse file", path.display());
+            if file.metadata()?.len() < len {
+                file.set_len(len)?;
+            }
         }
         // SAFETY: the mapping is only ever accessed through atomics (see
         // `coherence`), so concurrent writers in other processes cannot cause
         // torn reads, and the file is never truncated while mapped.
-        unsafe { memmap2::MmapOptions::new().len(len as usize).map_mut(&file) }
+        let map = unsafe { memmap2::MmapOptions::new().len(len as usize).map_mut(&file)? };
+        // Best effort: keep the pages resident, so a dying disk cannot fault them in.
+        let _ = map.lock();
+        Ok(map)
     }
 }
