@@ -1,8 +1,8 @@
 //! The clock seam: every reading of time in the cache goes through [`Clock`],
 //! so tests can jump time forward instead of sleeping.
 
-use std::sync::{Arc, OnceLock};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The cache's sources of time.

@@ -4,8 +4,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::breaker::BreakerConfig;
 use crate::clock::{Clock, SystemClock};
-use crate::error::{Error, Result};
+use crate::error::{DiskErrorKind, Error, Result};
 use crate::fs::{FileSystem, StdFs};
 
 /// How hard a set works to make its entry survive a power loss.
@@ -56,6 +57,26 @@ pub struct Config {
     pub sweep_interval: Option<Duration>,
     /// Number of hot-tier shards (a power of two). Default 16.
     pub hot_shards: usize,
+    /// Settings of the two circuit breakers guarding the disk's read and write paths.
+    pub breaker: BreakerConfig,
+    /// Which disk error kinds count as breaker failures. Default: all of them.
+    pub breaker_failure_kinds: Vec<DiskErrorKind>,
+    /// How much the hot budget grows while the cache is degraded (read-only or
+    /// memory-only), so memory can stand in for the disk. Default 2.0; 1.0 to 16.0.
+    pub degraded_memory_factor: f64,
+    /// Most writes kept for replay while the disk cannot take them. Default 10 000.
+    pub max_replay_entries: usize,
+    /// Most bytes kept for replay. Default 64 MiB.
+    pub max_replay_bytes: u64,
+    /// Writes replayed per batch after recovery. Default 100.
+    pub drain_batch_size: usize,
+    /// How often a healthy disk is probed (write, fsync, read back, delete a
+    /// small file) to catch a failing disk before a user call does. Default 60 s;
+    /// `None` disables the periodic probe (recovery probes still run).
+    pub health_interval: Option<Duration>,
+    /// Surface disk errors to callers as `Err` instead of degrading (no
+    /// breakers, no replay): for tests of the engine itself. Default false.
+    pub fail_on_disk_error: bool,
     /// The file-system seam. Default: the real file system.
     pub fs: Arc<dyn FileSystem>,
     /// The clock seam. Default: the system clock.
@@ -78,6 +99,14 @@ impl std::fmt::Debug for Config {
             .field("quarantine_max_bytes", &self.quarantine_max_bytes)
             .field("sweep_interval", &self.sweep_interval)
             .field("hot_shards", &self.hot_shards)
+            .field("breaker", &self.breaker)
+            .field("breaker_failure_kinds", &self.breaker_failure_kinds)
+            .field("degraded_memory_factor", &self.degraded_memory_factor)
+            .field("max_replay_entries", &self.max_replay_entries)
+            .field("max_replay_bytes", &self.max_replay_bytes)
+            .field("drain_batch_size", &self.drain_batch_size)
+            .field("health_interval", &self.health_interval)
+            .field("fail_on_disk_error", &self.fail_on_disk_error)
             .finish_non_exhaustive()
     }
 }
@@ -108,6 +137,14 @@ impl Config {
             quarantine_max_bytes: 64 << 20,
             sweep_interval: Some(Duration::from_secs(60)),
             hot_shards: 16,
+            breaker: BreakerConfig::default(),
+            breaker_failure_kinds: DiskErrorKind::ALL.to_vec(),
+            degraded_memory_factor: 2.0,
+            max_replay_entries: 10_000,
+            max_replay_bytes: 64 << 20,
+            drain_batch_size: 100,
+            health_interval: Some(Duration::from_secs(60)),
+            fail_on_disk_error: false,
             fs: Arc::new(StdFs),
             clock: Arc::new(SystemClock),
         }
@@ -140,6 +177,16 @@ impl Config {
         if self.sweep_interval == Some(Duration::ZERO) {
             return bad("sweep_interval must be greater than zero (or unset)".into());
         }
+        if self.health_interval == Some(Duration::ZERO) {
+            return bad("health_interval must be greater than zero (or unset)".into());
+        }
+        if !(1.0..=16.0).contains(&self.degraded_memory_factor) {
+            return bad(format!("degraded_memory_factor must be 1.0..=16.0, got {}", self.degraded_memory_factor));
+        }
+        if self.max_replay_entries == 0 || self.drain_batch_size == 0 {
+            return bad("max_replay_entries and drain_batch_size must be greater than zero".into());
+        }
+        self.breaker.validate().map_err(|e| Error::InvalidConfig(format!("breaker: {e}")))?;
         Ok(())
     }
 }

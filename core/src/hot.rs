@@ -79,6 +79,14 @@ fn parts(buf: &[u8]) -> Parts {
     }
 }
 
+/// The parts of an entry buffer: key, tag, value and value type.
+pub fn split(buf: &[u8]) -> (&[u8], &[u8], &[u8], u8) {
+    let p = parts(buf);
+    let key_end = PREFIX + p.key_len;
+    let tag_end = key_end + p.tag_len;
+    (&buf[PREFIX..key_end], &buf[key_end..tag_end], &buf[tag_end..], p.value_type)
+}
+
 /// The value of an entry buffer, sharing its allocation.
 pub fn value_of(buf: &Arc<[u8]>) -> Value {
     let p = parts(buf);
@@ -437,6 +445,29 @@ impl HotTier {
                 None => empty_in_a_row += 1,
             }
         }
+    }
+
+    /// Changes the budget, evicting at once if it shrank.
+    pub fn set_limit(&self, limit: u64) {
+        self.limit.store(limit, Ordering::Relaxed);
+        self.evict_to_fit(None);
+    }
+
+    /// The keys held now (a snapshot, in no particular order).
+    pub fn keys(&self) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            let guard = shard.read();
+            out.extend(guard.slots.occupied().map(|(_, n)| n.key().to_vec()));
+        }
+        out
+    }
+
+    /// The tag of `key`'s entry, if cached.
+    pub fn tag_of(&self, hash: u64, key: &[u8]) -> Option<Vec<u8>> {
+        let guard = self.shard(hash).read();
+        let idx = guard.find(hash, key)?;
+        Some(guard.node(idx).tag().to_vec())
     }
 
     /// Removes `key`'s entry; returns whether there was one.

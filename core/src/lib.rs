@@ -24,26 +24,36 @@
 
 #![warn(missing_docs)]
 
+pub mod breaker;
 mod cache;
+pub mod chaos;
 pub mod clock;
 mod coherence;
 mod config;
 mod disk;
 mod error;
+pub mod events;
 mod flight;
 pub mod format;
 pub mod fs;
+mod guard;
+pub mod histogram;
 mod hot;
 mod index;
 mod keylock;
 mod metrics;
+pub mod prometheus;
+mod replay;
 mod value;
 
-pub use cache::{Cache, DIRECTORY_VERSION, Keys, LoadError, SetOptions, SweepReport, Ttl};
+pub use cache::{Cache, DIRECTORY_VERSION, Keys, LoadError, RecoveryReport, SetOptions, Stored, SweepReport, Ttl};
 pub use config::{
     Config, DEFAULT_DISK_LIMIT, DEFAULT_MAX_KEY_SIZE, DEFAULT_MAX_VALUE_SIZE, DEFAULT_MEMORY_LIMIT, Durability,
 };
 pub use error::{Corruption, DiskErrorKind, Error, Result};
+pub use events::{BreakerName, DiskHealth, Event, ListenerId, Mode};
+pub use guard::{DiskPath, GuardSnapshot, LastError};
 pub use hot::ENTRY_OVERHEAD;
 pub use metrics::{DiskErrorCounts, MetricsSnapshot};
+pub use replay::ReplayStats;
 pub use value::Value;

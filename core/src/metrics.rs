@@ -67,7 +67,7 @@ impl DiskErrorCounts {
 }
 
 /// A point-in-time copy of the cache's counters and sizes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct MetricsSnapshot {
     /// Gets answered by the hot tier.
@@ -106,6 +106,15 @@ pub struct MetricsSnapshot {
     pub corruptions: u64,
     /// Corrupt files moved to the quarantine folder.
     pub quarantined: u64,
+    /// Mode, breakers, disk health, fallbacks, recoveries and the last error.
+    pub resilience: crate::guard::GuardSnapshot,
+    /// The replay queue.
+    pub replay: crate::replay::ReplayStats,
+    /// Latency histograms per operation and tier (empty ones left out). Hot-tier
+    /// calls are sampled (one in 64) to keep timing off the fast path.
+    pub latencies: Vec<(crate::histogram::Op, crate::histogram::Tier, crate::histogram::HistogramSnapshot)>,
+    /// Events dropped because listeners fell behind.
+    pub events_dropped: u64,
 }
 
 impl MetricsSnapshot {

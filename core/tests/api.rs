@@ -339,8 +339,8 @@ fn a_zero_ttl_is_refused_and_stores_nothing() {
     let zero = opts(Ttl::After(Duration::ZERO));
     let is_invalid = |r: Result<(), Error>| matches!(r, Err(Error::InvalidConfig(ref m)) if m.contains("ttl"));
 
-    assert!(is_invalid(cache.set_with(b"k", b"new", zero)));
-    assert!(is_invalid(cache.set_with(b"z", b"new", zero)));
+    assert!(is_invalid(cache.set_with(b"k", b"new", zero).map(|_| ())));
+    assert!(is_invalid(cache.set_with(b"z", b"new", zero).map(|_| ())));
     assert!(is_invalid(cache.add(b"z", b"new", zero).map(|_| ())));
     assert!(is_invalid(cache.touch(b"k", Ttl::After(Duration::ZERO)).map(|_| ())));
     let loaded = cache.get_or_insert_with(b"z", zero, || Ok::<_, String>(b"new".to_vec()));

@@ -49,6 +49,7 @@ impl Rig {
         let mut config = Config::new(&root);
         config.memory_limit = 0;
         config.sweep_interval = None;
+        config.fail_on_disk_error = true; // engine verification, not the read breaker: every read must reach the file
         config.clock = Arc::new(ManualClock::new(START_MS));
         let cache = Cache::open(config).unwrap();
         cache.wait_ready();

@@ -84,6 +84,7 @@ fn open(dir: &Path, fs: &Arc<FaultyFs>, clock: &ManualClock, durability: Durabil
     config.memory_limit = 0;
     config.durability = durability;
     config.sweep_interval = None;
+    config.fail_on_disk_error = true; // this file tests the engine: every disk error must surface, classified
     config.fs = fs.clone();
     config.clock = Arc::new(clock.clone());
     let cache = Cache::open(config).unwrap();

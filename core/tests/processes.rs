@@ -496,7 +496,7 @@ struct Pair {
 impl Pair {
     fn set(&mut self, side: Side, k: &str, v: &str) {
         match side {
-            Side::Parent => self.cache.set(k.as_bytes(), v.as_bytes()).unwrap(),
+            Side::Parent => assert!(self.cache.set(k.as_bytes(), v.as_bytes()).unwrap().on_disk()),
             Side::Child => assert_eq!(self.child.ask(&format!("set {k} {v}")), "ok"),
         }
     }

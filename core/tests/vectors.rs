@@ -789,7 +789,7 @@ fn two_caches_in_one_process_never_share_a_scratch_name() {
     // A's rename fails and so does the clean-up: its temp file stays behind.
     faulty.inject(FaultRule::new(FsOp::Rename, Fault::Errno(EIO), Trigger::Once));
     faulty.inject(FaultRule::new(FsOp::Remove, Fault::Errno(EIO), Trigger::Once));
-    assert!(a.set(&k1, b"left behind").is_err());
+    assert!(!a.set(&k1, b"left behind").unwrap().on_disk(), "the failed write was kept in memory");
     let sub = dir.path().join(format!("data/{folder:02x}"));
     let leftovers = || -> Vec<(String, Vec<u8>)> {
         let mut v: Vec<_> = std::fs::read_dir(&sub)
@@ -837,7 +837,7 @@ fn a_writer_overtaken_by_another_process_does_not_cache_its_value() {
         faulty.inject(FaultRule::new(FsOp::SyncDir, Fault::Delay(Duration::from_millis(500)), Trigger::Once));
         let a2 = a.clone();
         let writer = std::thread::spawn(move || match op {
-            "set" => a2.set(b"k", b"mine").unwrap(),
+            "set" => assert!(a2.set(b"k", b"mine").unwrap().on_disk()),
             _ => assert!(a2.touch(b"k", sturdycache::Ttl::Never).unwrap()),
         });
         // Wait (by observing A's fs, not by sleeping) until A is inside the held fsync.

@@ -292,7 +292,9 @@ pub struct FaultyFs {
     fired: AtomicU64,
     calls: [AtomicU64; FsOp::ALL.len()],
     rules: Mutex<Rules>,
-    track: Mutex<Track>,
+    /// Crash tracking; `None` for the chaos API's wrapper, which must not
+    /// remember every file a long-running cache writes.
+    track: Option<Mutex<Track>>,
 }
 
 impl fmt::Debug for FaultyFs {
@@ -320,6 +322,17 @@ impl FaultyFs {
         Self::with_rng(inner, fastrand::Rng::with_seed(seed))
     }
 
+    /// Wraps `inner` for fault injection only, without crash tracking (so
+    /// [`FaultyFs::crash`] is unsupported): what a cache uses for its chaos API,
+    /// where remembering every unsynced file would grow without bound.
+    pub fn without_crash_tracking(inner: Arc<dyn FileSystem>) -> Self {
+        FaultyFs { track: None, ..Self::with_rng(inner, fastrand::Rng::new()) }
+    }
+
+    fn track(&self) -> Option<parking_lot::MutexGuard<'_, Track>> {
+        self.track.as_ref().map(|t| t.lock())
+    }
+
     fn with_rng(inner: Arc<dyn FileSystem>, rng: fastrand::Rng) -> Self {
         FaultyFs {
             inner,
@@ -327,7 +340,7 @@ impl FaultyFs {
             fired: AtomicU64::new(0),
             calls: std::array::from_fn(|_| AtomicU64::new(0)),
             rules: Mutex::new(Rules { list: Vec::new(), next_id: 0, rng }),
-            track: Mutex::new(Track::default()),
+            track: Some(Mutex::new(Track::default())),
         }
     }
 
@@ -398,7 +411,9 @@ impl FaultyFs {
     /// operation fails, the rest is still done, tracking is still reset, and the
     /// first error is returned.
     pub fn crash(&self) -> io::Result<CrashReport> {
-        let mut track = self.track.lock();
+        let Some(mut track) = self.track() else {
+            return Err(io::Error::new(io::ErrorKind::Unsupported, "this FaultyFs does not track writes for crash()"));
+        };
         let mut report = CrashReport::default();
         let mut first_err = None;
         // Hard links share a record's inode: the second truncation finds the file
@@ -513,7 +528,7 @@ impl FaultyFs {
         if !created {
             return;
         }
-        let mut track = self.track.lock();
+        let Some(mut track) = self.track() else { return };
         if durable && result.is_ok() {
             track.unsynced.remove(path);
         } else {
@@ -597,7 +612,7 @@ impl FileSystem for FaultyFs {
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         self.gate(FsOp::Rename, &[from, to])?;
         self.inner.rename(from, to)?;
-        let mut track = self.track.lock();
+        let Some(mut track) = self.track() else { return Ok(()) };
         // `to` now names `from`'s inode, durable or not; the old `to` is gone.
         match track.unsynced.remove(from) {
             Some(durable) => track.unsynced.insert(to.to_path_buf(), durable),
@@ -611,7 +626,7 @@ impl FileSystem for FaultyFs {
     fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
         self.gate(FsOp::Link, &[from, to])?;
         self.inner.hard_link(from, to)?;
-        let mut track = self.track.lock();
+        let Some(mut track) = self.track() else { return Ok(()) };
         // Same inode: if `from`'s data is not durable, neither is `to`'s, even after
         // `from` is removed.
         if let Some(&durable) = track.unsynced.get(from) {
@@ -624,7 +639,7 @@ impl FileSystem for FaultyFs {
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         self.gate(FsOp::Remove, &[path])?;
         self.inner.remove_file(path)?;
-        let mut track = self.track.lock();
+        let Some(mut track) = self.track() else { return Ok(()) };
         track.unsynced.remove(path);
         track.drop_name(path);
         Ok(())
@@ -633,7 +648,9 @@ impl FileSystem for FaultyFs {
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         self.gate(FsOp::SyncDir, &[path])?;
         self.inner.sync_dir(path)?;
-        self.track.lock().new_names.remove(path);
+        if let Some(mut track) = self.track() {
+            track.new_names.remove(path);
+        }
         Ok(())
     }
 

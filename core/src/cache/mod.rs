@@ -7,16 +7,30 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
+mod degraded;
+mod recovery;
+
+pub use degraded::Stored;
+pub use recovery::RecoveryReport;
+
+use crate::breaker::BreakerState;
+use crate::chaos::Faults;
 use crate::coherence::{Coherence, ScanTicket};
 use crate::config::Config;
 use crate::disk::{DiskTier, Found};
 use crate::error::{Corruption, Error, Result};
+use crate::events::{DiskHealth, Event, EventBus, ListenerId, Mode};
 use crate::flight::{Flights, Role};
 use crate::format::{self, Compression, DecodeError, EncodeInput};
+use crate::fs::FaultyFs;
+use crate::guard::DiskPath;
+use crate::guard::{DiskGuard, ModeChange};
+use crate::histogram::{LatencySet, Op, Tier};
 use crate::hot::{self, HotTier, Lookup};
 use crate::index::{DiskIndex, Item};
 use crate::keylock::KeyLocks;
 use crate::metrics::{Counters, MetricsSnapshot};
+use crate::replay::ReplayQueue;
 use crate::value::Value;
 
 /// The directory layout version written to `<dir>/VERSION`.
@@ -113,14 +127,35 @@ struct Inner {
     sweeping: Mutex<()>,
     /// The previous sweep's scan ticket, to spot a change left unfinished by a dead process.
     last_ticket: Mutex<Option<ScanTicket>>,
-    /// Tells the background thread to stop.
+    /// Tells the background threads to stop.
     stop: Arc<(Mutex<bool>, Condvar)>,
+    /// The breakers, the mode and disk health.
+    guard: DiskGuard,
+    /// Writes accepted while the disk could not take them.
+    replay: ReplayQueue,
+    /// Listeners of state changes.
+    events: Arc<EventBus>,
+    /// The chaos API's handle on the file-system seam.
+    faults: Arc<FaultyFs>,
+    /// A return to normal whose drain (and `Recovered` event) is pending.
+    pending_recovery: Mutex<Option<ModeChange>>,
+    /// Wakes the recovery thread early (a breaker opened, the mode changed).
+    wake: Arc<(Mutex<()>, Condvar)>,
+    /// The incident whose replay drops were last logged (one line per incident).
+    replay_drop_logged: std::sync::atomic::AtomicU64,
+    /// When the last health probe ran (cache clock, ms; 0: never).
+    last_health_ms: std::sync::atomic::AtomicU64,
+    /// Serialises drains.
+    draining: Mutex<()>,
+    /// Latency histograms per operation and tier.
+    latencies: LatencySet,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
         *self.stop.0.lock() = true;
         self.stop.1.notify_all();
+        self.wake.1.notify_all();
     }
 }
 
@@ -158,7 +193,8 @@ impl Cache {
     /// thread ([`Cache::wait_ready`] waits for it).
     pub fn open(config: Config) -> Result<Cache> {
         config.validate()?;
-        let fs = config.fs.clone();
+        let faults = Arc::new(FaultyFs::without_crash_tracking(config.fs.clone()));
+        let fs: Arc<dyn crate::fs::FileSystem> = faults.clone();
         let dir = config.directory.clone();
         match fs.metadata(&dir) {
             Ok(m) if !m.is_dir => return Err(Error::NotADirectory(dir)),
@@ -171,6 +207,14 @@ impl Cache {
         check_or_write_version(&*fs, &dir)?;
         let counters = Arc::new(Counters::default());
         let disk = DiskTier::new(fs.clone(), &dir, config.durability, counters.clone());
+        let events = Arc::new(EventBus::new());
+        let kinds = config.breaker_failure_kinds.clone();
+        let guard = DiskGuard::new(
+            config.breaker.clone(),
+            Box::new(move |k| kinds.contains(&k)),
+            events.clone(),
+            config.clock.clone(),
+        );
         let coherence = Coherence::open(&*fs, &dir.join("coherence.map"));
         let inner = Arc::new(Inner {
             compression: Compression { threshold: config.compression_threshold, level: config.compression_level },
@@ -185,9 +229,21 @@ impl Cache {
             sweeping: Mutex::new(()),
             last_ticket: Mutex::new(None),
             stop: Arc::new((Mutex::new(false), Condvar::new())),
+            guard,
+            replay: ReplayQueue::new(config.max_replay_entries, config.max_replay_bytes),
+            events,
+            faults,
+            pending_recovery: Mutex::new(None),
+            wake: Arc::new((Mutex::new(()), Condvar::new())),
+            replay_drop_logged: std::sync::atomic::AtomicU64::new(0),
+            // The first health probe comes one interval after open.
+            last_health_ms: std::sync::atomic::AtomicU64::new(config.clock.now_ms().max(1)),
+            draining: Mutex::new(()),
+            latencies: LatencySet::new(),
             config,
         });
         spawn_background(Arc::downgrade(&inner), inner.stop.clone(), inner.config.sweep_interval)?;
+        recovery::spawn(Arc::downgrade(&inner), inner.stop.clone(), inner.wake.clone())?;
         Ok(Cache { inner })
     }
 
@@ -219,58 +275,63 @@ impl Cache {
     /// The value for `key`, if cached and live. A corrupt disk entry is
     /// quarantined and reported as a miss; a disk I/O error is an `Err`.
     pub fn get(&self, key: &[u8]) -> Result<Option<Value>> {
-        self.inner.get(key, true)
+        self.inner.get_resilient(key, true)
     }
 
     /// Whether `key` has a live value (verified; does not promote it).
     pub fn contains(&self, key: &[u8]) -> Result<bool> {
-        Ok(self.inner.get(key, false)?.is_some())
+        Ok(self.inner.get_resilient(key, false)?.is_some())
     }
 
     /// Stores `key` → `value` with the default TTL.
-    pub fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
+    pub fn set(&self, key: &[u8], value: &[u8]) -> Result<Stored> {
         self.set_with(key, value, SetOptions::default())
     }
 
     /// Stores `key` → `value`.
-    pub fn set_with(&self, key: &[u8], value: &[u8], opts: SetOptions<'_>) -> Result<()> {
-        self.inner.set(key, value, opts)
+    pub fn set_with(&self, key: &[u8], value: &[u8], opts: SetOptions<'_>) -> Result<Stored> {
+        let start = self.inner.config.clock.monotonic_ns();
+        let stored = self.inner.set_resilient(key, value, opts)?;
+        let tier = if stored.on_disk() { Tier::Disk } else { Tier::Hot };
+        self.inner.record_latency(Op::Set, tier, start);
+        Ok(stored)
     }
 
     /// Stores `key` → `value` only if `key` has no live value, atomically across
     /// processes. Returns whether it stored.
     pub fn add(&self, key: &[u8], value: &[u8], opts: SetOptions<'_>) -> Result<bool> {
-        self.inner.add(key, value, opts)
+        self.inner.timed(Op::Add, || self.inner.add_resilient(key, value, opts))
     }
 
     /// Removes `key`. Returns whether anything was removed.
     pub fn delete(&self, key: &[u8]) -> Result<bool> {
-        self.inner.delete(key)
+        self.inner.timed(Op::Delete, || self.inner.delete_resilient(key))
     }
 
     /// Changes `key`'s expiry. Returns whether `key` had a live value.
     pub fn touch(&self, key: &[u8], ttl: Ttl) -> Result<bool> {
-        self.inner.touch(key, ttl)
+        self.inner.timed(Op::Touch, || self.inner.touch_resilient(key, ttl))
     }
 
     /// Removes and returns `key`'s value; across processes only one `pop` gets it.
     pub fn pop(&self, key: &[u8]) -> Result<Option<Value>> {
-        self.inner.pop(key)
+        self.inner.timed(Op::Pop, || self.inner.pop_resilient(key))
     }
 
     /// Removes every entry. Returns how many disk entries were removed.
     pub fn clear(&self) -> Result<u64> {
-        self.inner.clear()
+        self.inner.clear_resilient()
     }
 
     /// Removes every entry tagged `tag`. Returns how many keys were removed.
     /// The empty tag stands for "no tag" and removes nothing.
     pub fn evict_tag(&self, tag: &str) -> Result<u64> {
-        self.inner.evict_tag(tag)
+        self.inner.evict_tag_resilient(tag)
     }
 
     /// The keys of live entries on disk, in no particular order. Entries set or
-    /// removed during the iteration may or may not be seen.
+    /// removed during the iteration may or may not be seen. While the cache is
+    /// degraded, the keys held in memory (hot tier and replay queue).
     pub fn keys(&self) -> Result<Keys> {
         Keys::new(self.inner.clone())
     }
@@ -310,7 +371,7 @@ impl Cache {
                     let Some(load) = load.take() else { continue };
                     let bytes = load().map_err(LoadError::Loader)?;
                     self.inner.check_value(&bytes, opts.tag).map_err(LoadError::Invalid)?;
-                    if let Err(e) = self.inner.set(key, &bytes, opts) {
+                    if let Err(e) = self.inner.set_resilient(key, &bytes, opts) {
                         log::warn!("computed value could not be stored: {e}");
                     }
                     let value = Value::from_slice(&bytes, opts.value_type);
@@ -328,7 +389,7 @@ impl Cache {
         self.inner.sweep()
     }
 
-    /// A snapshot of the counters and sizes.
+    /// A snapshot of the counters, sizes, resilience state and latencies.
     pub fn metrics(&self) -> MetricsSnapshot {
         let i = &self.inner;
         MetricsSnapshot {
@@ -339,8 +400,67 @@ impl Cache {
             disk_entries: i.index.len() as u64,
             disk_bytes: i.coherence.disk_bytes(),
             disk_limit: i.config.disk_limit,
+            resilience: i.guard.snapshot(),
+            replay: i.replay.stats(),
+            latencies: i.latencies.snapshot(),
+            events_dropped: i.events.dropped(),
             ..MetricsSnapshot::counters(&i.counters)
         }
+    }
+
+    /// Every metric in the Prometheus text exposition format (0.0.4).
+    pub fn prometheus(&self) -> String {
+        crate::prometheus::render_cache(&self.metrics())
+    }
+
+    /// The cache mode: normal, read-only or memory-only.
+    pub fn mode(&self) -> Mode {
+        self.inner.guard.mode()
+    }
+
+    /// The disk's health as last probed.
+    pub fn disk_health(&self) -> DiskHealth {
+        self.inner.guard.health()
+    }
+
+    /// Registers a listener for state changes (mode, breakers, quarantine,
+    /// replay drops, recovery, disk health). Listeners run on a library thread,
+    /// one event at a time, never under a cache lock; a listener should hold a
+    /// `Weak` reference to the cache, not a `Cache`, or the cache is never freed.
+    pub fn subscribe(&self, listener: impl Fn(&Event) + Send + Sync + 'static) -> ListenerId {
+        self.inner.events.subscribe(listener)
+    }
+
+    /// Removes a listener; false if it was not registered.
+    pub fn unsubscribe(&self, id: ListenerId) -> bool {
+        self.inner.events.unsubscribe(id)
+    }
+
+    /// Waits until every event emitted so far has been delivered.
+    pub fn flush_events(&self) {
+        self.inner.events.flush()
+    }
+
+    /// The chaos API: inject disk faults into this cache to test an application
+    /// against a failing disk (see [`Faults`]).
+    pub fn faults(&self) -> Faults {
+        Faults::new(self.inner.faults.clone())
+    }
+
+    /// Runs one recovery round now (probe a failing disk when its breaker
+    /// allows, check a healthy disk's health when due, drain the replay queue).
+    /// The background thread does this on its own; this is for tests and for
+    /// callers that want recovery at a moment of their choosing.
+    pub fn run_recovery(&self) -> RecoveryReport {
+        self.inner.tick()
+    }
+
+    /// Operator override of a disk path's breaker: `ForcedOpen` keeps the path
+    /// closed to calls (maintenance), `Disabled` never trips, anything else
+    /// resets it to closed.
+    pub fn override_breaker(&self, path: DiskPath, state: BreakerState) {
+        let change = self.inner.guard.override_breaker(path, state);
+        self.inner.apply(change);
     }
 }
 
@@ -409,6 +529,16 @@ fn spawn_background(inner: Weak<Inner>, stop: Arc<(Mutex<bool>, Condvar)>, every
 }
 
 impl Inner {
+    /// Runs a write-side operation, recording its latency under the tier the
+    /// mode sent it to.
+    fn timed<T>(&self, op: Op, call: impl FnOnce() -> Result<T>) -> Result<T> {
+        let start = self.config.clock.monotonic_ns();
+        let result = call();
+        let tier = if self.guard.mode() == Mode::Normal { Tier::Disk } else { Tier::Hot };
+        self.record_latency(op, tier, start);
+        result
+    }
+
     fn now(&self) -> u64 {
         self.config.clock.now_ms()
     }
@@ -446,37 +576,10 @@ impl Inner {
         Ok(ttl.map_or(0, |d| now.saturating_add(d.as_millis().min(u64::MAX as u128) as u64).max(1)))
     }
 
-    fn get(&self, key: &[u8], promote: bool) -> Result<Option<Value>> {
-        self.check_key(key)?;
-        let hash = format::key_hash(key);
-        let generation = self.coherence.generation(hash);
-        let lookup = self.hot.get(hash as u64, key, generation, || self.now());
-        let hot_expired = matches!(lookup, Lookup::Expired);
-        if let Lookup::Hit(v) = lookup {
-            Counters::inc(&self.counters.hot_hits);
-            return Ok(Some(v));
-        }
-        Counters::inc(&self.counters.hot_misses);
-        match self.read_disk(key, hash, generation, promote)? {
-            DiskRead::Live(v) => {
-                Counters::inc(&self.counters.disk_hits);
-                Ok(Some(v))
-            }
-            found => {
-                // One expired entry is one expiration, whichever tier (or both) saw it.
-                if hot_expired || matches!(found, DiskRead::Expired) {
-                    Counters::inc(&self.counters.expirations);
-                }
-                Counters::inc(&self.counters.disk_misses);
-                Ok(None)
-            }
-        }
-    }
-
     /// A get for single-flight: disk errors are logged and treated as a miss,
     /// so a failing disk never stops a value from being computed.
     fn get_quietly(&self, key: &[u8]) -> Option<Value> {
-        self.get(key, true).unwrap_or_else(|e| {
+        self.get_resilient(key, true).unwrap_or_else(|e| {
             log::debug!("read before load failed: {e}");
             None
         })
@@ -485,7 +588,7 @@ impl Inner {
     /// Reads and verifies `hash`'s file. `generation` must have been read
     /// before the file, so a concurrent writer makes the promoted copy stale.
     fn read_disk(&self, key: &[u8], hash: u128, generation: u32, promote: bool) -> Result<DiskRead> {
-        let Some(bytes) = self.disk.read(hash)? else { return Ok(DiskRead::Missing) };
+        let Some(Some(bytes)) = self.guarded_read(hash)? else { return Ok(DiskRead::Missing) };
         let now = self.now();
         let decoded = match format::decode(&bytes) {
             Ok(d) => d,
@@ -498,8 +601,10 @@ impl Inner {
                 return Ok(DiskRead::Missing);
             }
         };
-        if decoded.key != key {
-            return Ok(DiskRead::Missing); // a hash collision: never another key's value
+        if decoded.key != key || self.replay.hides(decoded.tag) {
+            // A hash collision (never another key's value), or an entry a
+            // clear or evict_tag removed while the disk was out of reach.
+            return Ok(DiskRead::Missing);
         }
         let header = decoded.header;
         if header.is_expired(now) {
@@ -618,30 +723,27 @@ impl Inner {
         Ok(Prepared { now, expires, hash, bytes })
     }
 
-    fn set(&self, key: &[u8], value: &[u8], opts: SetOptions<'_>) -> Result<()> {
-        let Prepared { now, expires, hash, bytes } = self.prepare(key, value, &opts)?;
-        {
-            let _guard = self.locks.lock(hash);
-            let old_len = match self.index.get(hash) {
-                Some(item) => item.len,
-                None => self.disk.len_of(hash).ok().flatten().unwrap_or(0),
-            };
-            let before = self.coherence.generation(hash);
-            let _change = self.coherence.begin_change();
-            if let Err(e) = self.disk.write(hash, &bytes) {
-                // The file may or may not have changed: make every cached copy stale.
-                self.coherence.bump(hash);
-                self.hot.remove(hash as u64, key);
-                return Err(e);
-            }
-            self.commit_write(
-                key,
-                value,
-                &opts,
-                Written { hash, file_len: bytes.len() as u64, old_len, now, expires, before },
-            );
+    /// Writes a prepared entry to disk and commits it; the caller holds the key's lock.
+    fn write_prepared(&self, key: &[u8], value: &[u8], opts: &SetOptions<'_>, p: Prepared) -> Result<()> {
+        let Prepared { now, expires, hash, bytes } = p;
+        let old_len = match self.index.get(hash) {
+            Some(item) => item.len,
+            None => self.disk.len_of(hash)?.unwrap_or(0),
+        };
+        let before = self.coherence.generation(hash);
+        let _change = self.coherence.begin_change();
+        if let Err(e) = self.disk.write(hash, &bytes) {
+            // The file may or may not have changed: make every cached copy stale.
+            self.coherence.bump(hash);
+            self.hot.remove(hash as u64, key);
+            return Err(e);
         }
-        self.enforce_disk_limit();
+        self.commit_write(
+            key,
+            value,
+            opts,
+            Written { hash, file_len: bytes.len() as u64, old_len, now, expires, before },
+        );
         Ok(())
     }
 
@@ -695,6 +797,11 @@ impl Inner {
         self.check_key(key)?;
         let hash = format::key_hash(key);
         let _guard = self.locks.lock(hash);
+        self.delete_locked(key, hash)
+    }
+
+    /// `delete` for a caller holding the key's lock.
+    fn delete_locked(&self, key: &[u8], hash: u128) -> Result<bool> {
         let file_len = self.index.get(hash).map(|i| i.len).or_else(|| self.disk.len_of(hash).ok().flatten());
         let _change = self.coherence.begin_change();
         let result = self.disk.remove(hash);
@@ -1011,17 +1118,26 @@ pub struct Keys {
     inner: Arc<Inner>,
     folders: std::vec::IntoIter<std::path::PathBuf>,
     files: std::vec::IntoIter<std::path::PathBuf>,
+    memory: std::vec::IntoIter<Vec<u8>>,
 }
 
 impl Keys {
     fn new(inner: Arc<Inner>) -> Result<Self> {
+        if inner.guard.mode() != Mode::Normal {
+            let mut keys = inner.hot.keys();
+            keys.extend(inner.replay.queued_keys());
+            keys.sort();
+            keys.dedup();
+            let none = Vec::new().into_iter();
+            return Ok(Keys { inner, folders: none, files: Vec::new().into_iter(), memory: keys.into_iter() });
+        }
         let data = inner.disk.data_dir().to_path_buf();
         let folders = match inner.disk.fs().read_dir(&data) {
             Ok(list) => list.into_iter().filter(|d| d.is_dir && d.name.len() == 2).map(|d| data.join(d.name)).collect(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(inner.disk.fail("list", &data, e)),
         };
-        Ok(Keys { inner, folders: folders.into_iter(), files: Vec::new().into_iter() })
+        Ok(Keys { inner, folders: folders.into_iter(), files: Vec::new().into_iter(), memory: Vec::new().into_iter() })
     }
 }
 
@@ -1029,6 +1145,9 @@ impl Iterator for Keys {
     type Item = Result<Vec<u8>>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(key) = self.memory.next() {
+            return Some(Ok(key));
+        }
         loop {
             if let Some(path) = self.files.next() {
                 let bytes = match self.inner.disk.read_path(&path) {
