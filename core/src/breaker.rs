@@ -1206,15 +1206,18 @@ mod tests {
                 assert_eq!(call(&b, Outcome::Failure), None);
             }
             clock.advance(wait);
+            let before = b.snapshot(); // read without a new call restarting the slot
             let t = call(&b, Outcome::Success);
-            (t, b.snapshot())
+            (before, t, b.snapshot())
         };
         // At 10 s - 1 ns the failures still count: 3/4 trips it.
-        let (t, snap) = scenario(9500 * ms - ns);
+        let (before, t, snap) = scenario(9500 * ms - ns);
+        assert_eq!((before.calls_in_window, before.failures_in_window), (3, 3));
         assert_eq!(t, tr(Closed, Open));
         assert_eq!((snap.calls_in_window, snap.failures_in_window), (4, 3));
         // At 10 s (bucket start + rolling_window; 9.5 s after the failures) they are gone.
-        let (t, snap) = scenario(9500 * ms);
+        let (before, t, snap) = scenario(9500 * ms);
+        assert_eq!((before.calls_in_window, before.failures_in_window), (0, 0));
         assert_eq!(t, None);
         assert_eq!((snap.calls_in_window, snap.failures_in_window), (1, 0));
         assert_eq!(snap.state, Closed);

@@ -21,6 +21,20 @@ pub enum Durability {
     Fsync,
 }
 
+/// When a set returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WriteMode {
+    /// After the entry is on disk (per `durability`).
+    #[default]
+    WriteThrough,
+    /// After the memory insert: the value is queued and a background writer
+    /// persists it (`Cache::flush` waits for that). No set waits on the disk;
+    /// when the queue is full the oldest queued writes are dropped (lost
+    /// entries, counted, never wrong values). Other processes see the value
+    /// once it is written.
+    WriteBehind,
+}
+
 /// The settings of a [`Cache`](crate::Cache).
 ///
 /// Build one with [`Config::new`] and change fields directly; [`Cache::open`](crate::Cache::open)
@@ -74,6 +88,13 @@ pub struct Config {
     /// small file) to catch a failing disk before a user call does. Default 60 s;
     /// `None` disables the periodic probe (recovery probes still run).
     pub health_interval: Option<Duration>,
+    /// A disk call still running after this long trips its path's breaker (the
+    /// stalled-disk watchdog): later calls are answered from memory instead of
+    /// queueing behind a hung disk. Default 5 s; `None` disables the watchdog.
+    pub io_timeout: Option<Duration>,
+    /// When a set returns: after the disk write ([`WriteMode::WriteThrough`],
+    /// the default) or after the memory insert ([`WriteMode::WriteBehind`]).
+    pub write_mode: WriteMode,
     /// Surface disk errors to callers as `Err` instead of degrading (no
     /// breakers, no replay): for tests of the engine itself. Default false.
     pub fail_on_disk_error: bool,
@@ -106,6 +127,8 @@ impl std::fmt::Debug for Config {
             .field("max_replay_bytes", &self.max_replay_bytes)
             .field("drain_batch_size", &self.drain_batch_size)
             .field("health_interval", &self.health_interval)
+            .field("io_timeout", &self.io_timeout)
+            .field("write_mode", &self.write_mode)
             .field("fail_on_disk_error", &self.fail_on_disk_error)
             .finish_non_exhaustive()
     }
@@ -144,6 +167,8 @@ impl Config {
             max_replay_bytes: 64 << 20,
             drain_batch_size: 100,
             health_interval: Some(Duration::from_secs(60)),
+            io_timeout: Some(Duration::from_secs(5)),
+            write_mode: WriteMode::WriteThrough,
             fail_on_disk_error: false,
             fs: Arc::new(StdFs),
             clock: Arc::new(SystemClock),
@@ -176,6 +201,9 @@ impl Config {
         }
         if self.sweep_interval == Some(Duration::ZERO) {
             return bad("sweep_interval must be greater than zero (or unset)".into());
+        }
+        if self.io_timeout == Some(Duration::ZERO) {
+            return bad("io_timeout must be greater than zero (or unset)".into());
         }
         if self.health_interval == Some(Duration::ZERO) {
             return bad("health_interval must be greater than zero (or unset)".into());

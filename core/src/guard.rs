@@ -121,6 +121,18 @@ fn health_of(code: u8) -> DiskHealth {
     }
 }
 
+/// A disk call under way (see [`DiskGuard::enter`]).
+pub struct InFlight<'a> {
+    guard: &'a DiskGuard,
+    id: u64,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.guard.in_flight.lock().remove(&self.id);
+    }
+}
+
 /// A mode change the cache must act on (hot budget, drain, events).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ModeChange {
@@ -149,6 +161,9 @@ pub struct DiskGuard {
     last_error: Mutex<Option<LastError>>,
     /// Serialises mode recomputation, so transitions are announced in order.
     transitions: Mutex<()>,
+    /// Disk calls under way: id -> (path, start, already reported as stalled).
+    in_flight: Mutex<std::collections::HashMap<u64, (DiskPath, u64, bool)>>,
+    next_call: AtomicU64,
     events: Arc<EventBus>,
     clock: Arc<dyn Clock>,
 }
@@ -181,6 +196,8 @@ impl DiskGuard {
             outage_started_ms: AtomicU64::new(0),
             last_error: Mutex::new(None),
             transitions: Mutex::new(()),
+            in_flight: Mutex::new(std::collections::HashMap::new()),
+            next_call: AtomicU64::new(0),
             events,
             clock,
         }
@@ -247,6 +264,42 @@ impl DiskGuard {
         let transition = self.breaker(path).record(permit, outcome);
         let cause = cause.unwrap_or_else(|| "calls succeeded again".to_string());
         self.after(path, transition, &cause)
+    }
+
+    /// Registers a disk call under way, for the stalled-disk watchdog; the
+    /// call is forgotten when the returned guard drops.
+    pub fn enter(&self, path: DiskPath) -> InFlight<'_> {
+        let id = self.next_call.fetch_add(1, Ordering::Relaxed);
+        self.in_flight.lock().insert(id, (path, self.clock.monotonic_ns(), false));
+        InFlight { guard: self, id }
+    }
+
+    /// The watchdog: opens the breaker of every path with a call under way for
+    /// longer than `timeout`, so later calls are answered from memory instead
+    /// of queueing behind a stalled disk. Each stalled call trips once.
+    pub fn check_stalls(&self, timeout: std::time::Duration) -> Vec<ModeChange> {
+        let now = self.clock.monotonic_ns();
+        let limit = timeout.as_nanos() as u64;
+        let stalled: Vec<(DiskPath, u64)> = {
+            let mut calls = self.in_flight.lock();
+            calls
+                .values_mut()
+                .filter(|(_, start, reported)| !*reported && now.saturating_sub(*start) >= limit)
+                .map(|(path, start, reported)| {
+                    *reported = true;
+                    (*path, now.saturating_sub(*start))
+                })
+                .collect()
+        };
+        let mut changes = Vec::new();
+        for (path, waited_ns) in stalled {
+            let cause = format!("a disk call has not returned after {} ms (io_timeout)", waited_ns / 1_000_000);
+            let transition = self.breaker(path).trip();
+            if let Some(change) = self.after(path, transition, &cause) {
+                changes.push(change);
+            }
+        }
+        changes
     }
 
     /// Operator overrides: force a path's breaker open, disable it, or reset it.

@@ -49,6 +49,7 @@ mod value;
 pub use cache::{Cache, DIRECTORY_VERSION, Keys, LoadError, RecoveryReport, SetOptions, Stored, SweepReport, Ttl};
 pub use config::{
     Config, DEFAULT_DISK_LIMIT, DEFAULT_MAX_KEY_SIZE, DEFAULT_MAX_VALUE_SIZE, DEFAULT_MEMORY_LIMIT, Durability,
+    WriteMode,
 };
 pub use error::{Corruption, DiskErrorKind, Error, Result};
 pub use events::{BreakerName, DiskHealth, Event, ListenerId, Mode};

@@ -12,6 +12,7 @@
 //! - add, touch, pop, clear, evict_tag: the same rules, on memory and queue.
 
 use crate::breaker::Outcome;
+use crate::config::WriteMode;
 use crate::events::{Event, Mode};
 use crate::guard::{DiskPath, ModeChange};
 use crate::histogram::{Op, Tier};
@@ -54,7 +55,9 @@ impl Inner {
             self.guard.count_fallback(path);
             return Ok(None);
         };
+        let call_in_flight = self.guard.enter(path);
         let result = call();
+        drop(call_in_flight);
         let change = self.guard.finish(path, permit, &result);
         self.apply(change);
         match result {
@@ -99,7 +102,9 @@ impl Inner {
             self.guard.count_fallback(DiskPath::Read);
             return Ok(None);
         };
+        let call_in_flight = self.guard.enter(DiskPath::Read);
         let result = self.disk.read(hash);
+        drop(call_in_flight);
         let outcome = match &result {
             Ok(Some(bytes)) if matches!(format::decode(bytes), Err(DecodeError::Corrupt(_))) => {
                 let change =
@@ -164,6 +169,9 @@ impl Inner {
 
     /// `set`, resilient.
     pub(super) fn set_resilient(&self, key: &[u8], value: &[u8], opts: SetOptions<'_>) -> Result<Stored> {
+        if self.config.write_mode == WriteMode::WriteBehind && !self.config.fail_on_disk_error {
+            return self.set_behind(key, value, opts);
+        }
         let prepared = self.prepare(key, value, &opts)?;
         let _guard = self.locks.lock(prepared.hash);
         let (hash, expires) = (prepared.hash, prepared.expires);
@@ -195,6 +203,24 @@ impl Inner {
     /// Records a call's latency since `start`.
     pub(super) fn record_latency(&self, op: Op, tier: Tier, start: u64) {
         self.latencies.record(op, tier, self.config.clock.monotonic_ns().saturating_sub(start));
+    }
+
+    /// A write-behind set: memory and the queue now, the disk when the
+    /// background writer gets to it. Never touches the disk.
+    fn set_behind(&self, key: &[u8], value: &[u8], opts: SetOptions<'_>) -> Result<Stored> {
+        self.check_key(key)?;
+        self.check_value(value, opts.tag)?;
+        let expires = self.expiry(opts.ttl, self.now())?;
+        let hash = format::key_hash(key);
+        let tag = opts.tag.unwrap_or("").as_bytes();
+        let data = hot::entry_buffer(key, tag, value, opts.value_type);
+        {
+            let _guard = self.locks.lock(hash);
+            self.keep_in_memory(key, hash, Pending::Set { data, expires_ms: expires });
+        }
+        Counters::inc(&self.counters.sets);
+        self.kick();
+        Ok(Stored::Memory)
     }
 
     /// `get` and `contains`, resilient.

@@ -447,6 +447,19 @@ impl Cache {
         Faults::new(self.inner.faults.clone())
     }
 
+    /// Writes everything queued (write-behind sets, writes kept during an
+    /// outage) to disk now, in the caller's thread. Returns true when nothing
+    /// is left queued; false when the disk cannot take writes (the cache is
+    /// degraded): it never waits for a failing disk to come back.
+    pub fn flush(&self) -> bool {
+        let i = &self.inner;
+        if i.config.fail_on_disk_error || i.guard.mode() != Mode::Normal {
+            return i.replay.is_empty();
+        }
+        i.drain();
+        i.replay.is_empty()
+    }
+
     /// Runs one recovery round now (probe a failing disk when its breaker
     /// allows, check a healthy disk's health when due, drain the replay queue).
     /// The background thread does this on its own; this is for tests and for

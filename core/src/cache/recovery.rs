@@ -70,12 +70,15 @@ impl Inner {
         if self.config.fail_on_disk_error {
             return report;
         }
+        self.check_stalls();
         // Recovery probes, read path first (writes wait for it).
         while let Some(path) = self.guard.probing() {
             let (permit, change) = self.guard.admit(path);
             self.apply(change);
             let Some(permit) = permit else { break };
+            let call_in_flight = self.guard.enter(path);
             let result = self.probe();
+            drop(call_in_flight);
             report.probes += 1;
             report.probes_ok += u32::from(result.is_ok());
             let change = self.guard.finish(path, permit, &result);
@@ -91,6 +94,15 @@ impl Inner {
             report.lost_cleared = lost;
         }
         report
+    }
+
+    /// The stalled-disk watchdog's check (see `DiskGuard::check_stalls`).
+    pub(super) fn check_stalls(&self) {
+        if let Some(timeout) = self.config.io_timeout {
+            for change in self.guard.check_stalls(timeout) {
+                self.apply(Some(change));
+            }
+        }
     }
 
     /// Probes a healthy disk every `health_interval` (cache clock).
@@ -121,7 +133,7 @@ impl Inner {
 
     /// Replays queued writes in batches through the normal write path. Returns
     /// (writes replayed, stale copies deleted). Stops at the first failure.
-    fn drain(&self) -> (u64, u64) {
+    pub(super) fn drain(&self) -> (u64, u64) {
         let mut drained = 0;
         let mut lost_cleared = 0;
         let _one = self.draining.lock();
@@ -217,12 +229,14 @@ impl Inner {
 }
 
 /// Starts the recovery thread: it ticks every 250 ms while the cache is
-/// degraded or has writes queued, every second otherwise, and at once when woken.
+/// degraded or has writes queued, every second otherwise (and at least four
+/// times per `io_timeout`, for the stalled-disk watchdog), and at once when woken.
 pub(super) fn spawn(
     inner: Weak<Inner>,
     stop: Arc<(Mutex<bool>, Condvar)>,
     wake: Arc<(Mutex<()>, Condvar)>,
 ) -> Result<()> {
+    let io_timeout = inner.upgrade().and_then(|i| i.config.io_timeout);
     std::thread::Builder::new()
         .name("sturdycache-recovery".into())
         .spawn(move || {
@@ -237,7 +251,8 @@ pub(super) fn spawn(
                 if *stop.0.lock() {
                     return;
                 }
-                let pause = if busy { Duration::from_millis(250) } else { Duration::from_secs(1) };
+                let base = if busy { Duration::from_millis(250) } else { Duration::from_secs(1) };
+                let pause = io_timeout.map_or(base, |t| base.min(t / 4).max(Duration::from_millis(5)));
                 let mut guard = wake.0.lock();
                 wake.1.wait_for(&mut guard, pause);
             }
