@@ -26,5 +26,6 @@ demo_dir=$(mktemp -d)
 trap 'rm -rf "$demo_dir"' EXIT
 cargo run --quiet -p sturdycache --example demo -- "$demo_dir/cache" | tee "$demo_dir/out.txt"
 grep -q "quarantined 1" "$demo_dir/out.txt"
+grep -q "event: recovered" "$demo_dir/out.txt"
 
 step "all tests passed in $(( $(date +%s) - started )) s"

@@ -9,7 +9,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use sturdycache::{Cache, Config, SetOptions, format};
+use sturdycache::chaos::{ChaosError, ChaosOp};
+use sturdycache::fs::Trigger;
+use sturdycache::{Cache, Config, Mode, SetOptions, format};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
@@ -55,6 +57,69 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "metrics: hot hits {}, disk hits {}, misses {}, corruptions {}, quarantined {}, disk {} bytes in {} entries",
         m.hot_hits, m.disk_hits, m.disk_misses, m.corruptions, m.quarantined, m.disk_bytes, m.disk_entries
     );
+    drop(cache);
+    resilience_story(&dir)
+}
+
+/// The disk fails under a running cache: it degrades, keeps serving, and recovers.
+fn resilience_story(dir: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+    println!("\n-- the disk fails --");
+    let mut config = Config::new(dir);
+    // Short timings so the story fits in a second or two (defaults: 60 s open time).
+    config.breaker.open_timeout = Duration::from_millis(300);
+    config.breaker.success_threshold = 2;
+    let cache = Cache::open(config)?;
+    cache.subscribe(|event| println!("  event: {event}"));
+    cache.set(b"before", b"written while healthy")?;
+
+    // 6. Every disk write now fails with ENOSPC, as on a full disk.
+    let fault = cache.faults().inject(ChaosOp::Write, ChaosError::Enospc, Trigger::Always)?;
+    for i in 0..6 {
+        let stored = cache.set(format!("during:{i}").as_bytes(), b"kept in memory")?;
+        println!("set during:{i} -> {stored:?}; mode {}", cache.mode());
+    }
+    cache.flush_events();
+    println!("get before   -> {:?} (still read from disk)", show(cache.get(b"before")?));
+    println!("get during:3 -> {:?} (from memory)", show(cache.get(b"during:3")?));
+    println!("delete during:5 -> {} (removed from memory; the delete is queued too)", cache.delete(b"during:5")?);
+
+    // 7. The disk comes back: the breaker probes it, closes, and the queue drains.
+    println!("\n-- space is freed --");
+    cache.faults().remove(fault);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while (cache.mode() != Mode::Normal || cache.metrics().replay.depth > 0) && std::time::Instant::now() < deadline {
+        cache.run_recovery();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    cache.flush_events();
+    let m = cache.metrics();
+    let r = &m.resilience;
+    println!(
+        "mode {}; write breaker {} (tripped {}x); replay queued {}, drained {}, dropped {}; fallback writes {}",
+        r.mode,
+        r.write_breaker.state.as_str(),
+        r.write_breaker.trips,
+        m.replay.queued,
+        m.replay.drained,
+        m.replay.dropped,
+        r.fallback_writes
+    );
+    let cold = {
+        let mut c = Config::new(dir);
+        c.memory_limit = 0;
+        Cache::open(c)?
+    };
+    println!(
+        "on disk now: during:3 -> {:?}, during:5 -> {:?}",
+        show(cold.get(b"during:3")?),
+        show(cold.get(b"during:5")?)
+    );
+    println!("\nprometheus (excerpt):");
+    for line in
+        cache.prometheus().lines().filter(|l| l.starts_with("sturdycache_mode") || l.starts_with("sturdycache_replay_"))
+    {
+        println!("  {line}");
+    }
     Ok(())
 }
 

@@ -367,7 +367,7 @@ impl DiskGuard {
             DiskPath::Read => BreakerName::Read,
             DiskPath::Write => BreakerName::Write,
         };
-        if degraded(t.to) {
+        if matches!(t.to, BreakerState::Open | BreakerState::ForcedOpen) {
             log::warn!("[incident {incident}] {breaker} breaker {} -> {}: {cause}", t.from.as_str(), t.to.as_str());
         } else {
             log::info!("[incident {incident}] {breaker} breaker {} -> {}", t.from.as_str(), t.to.as_str());
@@ -386,6 +386,9 @@ impl DiskGuard {
         let from = mode_of(self.mode.swap(mode_code(to), Ordering::AcqRel));
         if from == to {
             return None;
+        }
+        if to == Mode::Normal {
+            self.set_health(DiskHealth::Healthy, "both disk paths closed again");
         }
         let now = self.clock.now_ms();
         let outage_ms = if to == Mode::Normal {
