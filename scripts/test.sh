@@ -12,6 +12,34 @@ if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 
   rustup component add rustfmt clippy
 fi
 
+step "real-fault tools (root only: tmpfs, loop devices, ext4)"
+# core/tests/real_faults.rs mounts a tmpfs and ext4 images on loop devices. As
+# root, install what is missing (best effort: without apt the tests skip with a
+# printed reason) and, once the tools are there, require the tests to run
+# rather than skip (STURDY_REQUIRE_REAL_FAULTS=0 turns that off).
+if [ "$(id -u)" = 0 ]; then
+  need=()
+  command -v mkfs.ext4 >/dev/null 2>&1 && command -v e2fsck >/dev/null 2>&1 || need+=(e2fsprogs)
+  command -v mount >/dev/null 2>&1 && command -v umount >/dev/null 2>&1 && command -v losetup >/dev/null 2>&1 \
+    || need+=(mount util-linux)
+  if [ ${#need[@]} -gt 0 ]; then
+    if command -v apt-get >/dev/null 2>&1 \
+      && apt-get update -qq >/dev/null 2>&1 \
+      && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null 2>&1; then
+      echo "installed ${need[*]}"
+    else
+      echo "could not install ${need[*]}: the real-fault tests will skip"
+    fi
+  fi
+  if command -v mkfs.ext4 >/dev/null 2>&1 && command -v e2fsck >/dev/null 2>&1 \
+    && command -v losetup >/dev/null 2>&1 && command -v mount >/dev/null 2>&1; then
+    export STURDY_REQUIRE_REAL_FAULTS="${STURDY_REQUIRE_REAL_FAULTS:-1}"
+    echo "real-fault tests will run (STURDY_REQUIRE_REAL_FAULTS=$STURDY_REQUIRE_REAL_FAULTS)"
+  fi
+else
+  echo "not root: the real-fault tests will skip"
+fi
+
 step "format (cargo fmt --check)"
 cargo fmt --all -- --check
 

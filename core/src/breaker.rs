@@ -60,16 +60,35 @@
 //!   the state changed (a call admitted while CLOSED finishing after the
 //!   breaker opened, a trial from an earlier half-open period) does nothing.
 //!
+//! # Probes, watchdogs and lost permits
+//!
+//! A recovery probe that succeeds can call [`CircuitBreaker::half_open`]
+//! (OPEN -> HALF_OPEN before the open time is up); one that fails can follow
+//! it with [`CircuitBreaker::record_failure`] (HALF_OPEN -> OPEN, a failed
+//! recovery: the open time doubles). A watchdog that sees a call stall calls
+//! [`CircuitBreaker::trip`]. A HALF_OPEN permit that is dropped instead of
+//! recorded keeps its trial slot until the half-open period ends (a trial
+//! failure, `trip`, or an operator call ends it).
+//!
 //! # Cost
 //!
-//! The CLOSED path (acquire, then record of a success) takes no lock: one
-//! atomic load in `acquire`, and in `record` two loads, one `fetch_add` on the
-//! current bucket and one load of the consecutive-failure counter, plus the two
-//! clock readings (the one in `acquire` only when `slow_call_threshold` is set).
-//! A mutex is taken only for transitions, HALF_OPEN admission and the first
-//! call of each new bucket. Counting is approximate only for a thread preempted
-//! for longer than a bucket's lifetime between its clock reading and its
-//! count, whose call may land in a newer bucket.
+//! The CLOSED path (acquire, then record of a success) takes no lock: in
+//! `acquire` one atomic load; in `record` loads of the state word, the bucket's
+//! tag, the consecutive-failure counter and the latest-failure mark, and one
+//! `fetch_add` on this thread's stripe of the current bucket (each bucket keeps
+//! 8 counter stripes in separate cache lines, so threads do not contend); plus
+//! the two clock readings (the one in `acquire` only when `slow_call_threshold`
+//! is set). `benches/breaker.rs` measures it. A mutex is taken only for
+//! transitions, HALF_OPEN admission and the first call of each new bucket.
+//! While the window holds a failure, each recorded success also sums the
+//! window (a read of every bucket, no lock).
+//!
+//! Counting is exact except in two races, both harmless to the state machine
+//! (transitions are decided under the lock against the current state): a call
+//! recorded at the moment of a transition or reset may still be counted in
+//! the new period's window or failure run, and a thread preempted between its
+//! clock reading and its count for longer than a bucket's lifetime may count
+//! its call in a newer bucket.
 
 use std::cell::Cell;
 use std::fmt;
@@ -575,6 +594,7 @@ impl CircuitBreaker {
     /// time has passed. A permitted call must be recorded with
     /// [`CircuitBreaker::record`]; a rejected one must not.
     #[inline]
+    #[must_use = "a permitted call must be recorded, and a transition announced"]
     pub fn acquire(&self) -> (Admission, Option<Transition>) {
         let word = self.word.load(Ordering::Acquire);
         if word & STATE_MASK == CLOSED {

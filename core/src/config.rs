@@ -59,7 +59,7 @@ pub struct Config {
     pub max_value_size: usize,
     /// Values at least this long are zstd-compressed when that saves space. Default 4 KiB.
     pub compression_threshold: usize,
-    /// zstd level (1–19). Default 3.
+    /// zstd level (1–22). Default 3.
     pub compression_level: i32,
     /// How long quarantined files are kept for forensics. Default 7 days.
     pub quarantine_retention: Duration,

@@ -264,7 +264,14 @@ impl DiskTier {
     /// corrupt one in between), it is put back. Never fails: a failure to
     /// quarantine is logged, and the caller reports a miss either way.
     /// Returns the quarantine path when the file was moved and kept there.
-    pub fn quarantine(&self, source: &Path, hash: u128, reason: &Corruption, now_ms: u64) -> Option<PathBuf> {
+    pub fn quarantine(
+        &self,
+        source: &Path,
+        hash: u128,
+        reason: &Corruption,
+        now_ms: u64,
+        incident: u64,
+    ) -> Option<PathBuf> {
         let n = SEQ.fetch_add(1, Ordering::Relaxed);
         let name = format!("{now_ms}-{}-{}-{}-{n}", reason.as_str(), hex_hash(hash), self.pid);
         let dest = self.quarantine.join(name);
@@ -277,7 +284,19 @@ impl DiskTier {
             Err(e) if is_not_found(&e) => return None, // someone else dealt with it
             Err(e) => {
                 let err = self.fail("quarantine", source, e);
-                log::warn!("corrupt entry {} ({reason}) could not be quarantined: {err}", source.display());
+                // The file stays, so every read of it lands here: one line per 10 s.
+                static LAST_LOGGED_MS: AtomicU64 = AtomicU64::new(0);
+                let last = LAST_LOGGED_MS.load(Ordering::Relaxed);
+                if (last == 0 || now_ms.saturating_sub(last) >= 10_000)
+                    && LAST_LOGGED_MS
+                        .compare_exchange(last, now_ms.max(1), Ordering::Relaxed, Ordering::Relaxed)
+                        .is_ok()
+                {
+                    log::warn!(
+                        "[incident {incident}] corrupt entry {} ({reason}) could not be quarantined (read as a miss): {err}",
+                        source.display()
+                    );
+                }
                 return None;
             }
         }
@@ -287,7 +306,11 @@ impl DiskTier {
                 return None;
             }
         }
-        log::warn!("quarantined corrupt entry {} ({reason}) as {}", source.display(), dest.display());
+        log::warn!(
+            "[incident {incident}] quarantined corrupt entry {} ({reason}) as {}",
+            source.display(),
+            dest.display()
+        );
         Some(dest)
     }
 

@@ -463,11 +463,13 @@ impl HotTier {
         out
     }
 
-    /// The tag of `key`'s entry, if cached.
-    pub fn tag_of(&self, hash: u64, key: &[u8]) -> Option<Vec<u8>> {
+    /// `key`'s entry buffer, if cached and current (expiry is the caller's
+    /// business: this is for rewriting an entry, not for answering a get).
+    pub fn entry(&self, hash: u64, key: &[u8], generation: u32) -> Option<Arc<[u8]>> {
         let guard = self.shard(hash).read();
         let idx = guard.find(hash, key)?;
-        Some(guard.node(idx).tag().to_vec())
+        let node = guard.node(idx);
+        (node.generation == generation).then(|| node.data.clone())
     }
 
     /// Removes `key`'s entry; returns whether there was one.

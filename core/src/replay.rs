@@ -165,6 +165,13 @@ impl ReplayQueue {
             }
         }
         s.stats.dropped += dropped;
+        if s.lost.len() > self.max_entries.saturating_mul(4) {
+            // Too many stale copies to remember one by one: hide the whole disk
+            // and clear it on recovery (entries lost, never wrong values).
+            log::warn!("replay queue: {} keys lost; the disk will be cleared on recovery", s.lost.len());
+            s.lost.clear();
+            s.cleared = true;
+        }
         self.refresh_busy(&s);
         dropped
     }
@@ -241,6 +248,11 @@ impl ReplayQueue {
         self.state.lock().lost.iter().take(n).copied().collect()
     }
 
+    /// Whether `hash` is still a lost key (no newer write replaced it).
+    pub fn is_lost(&self, hash: u128) -> bool {
+        self.state.lock().lost.contains(&hash)
+    }
+
     /// Marks a lost key's stale copy as deleted.
     pub fn lost_cleared(&self, hash: u128) {
         let mut s = self.state.lock();
@@ -268,9 +280,10 @@ impl ReplayQueue {
         self.refresh_busy(&s);
     }
 
-    /// An `evict_tag` the disk could not take: drops queued sets with the tag
-    /// (`tag_of` reads a queued buffer's tag) and hides disk entries carrying it.
-    /// Returns the keys dropped from the queue.
+    /// An `evict_tag` the disk could not take (or not yet): turns queued sets
+    /// with the tag into queued deletes (`tag_of` reads a queued buffer's tag),
+    /// so an older disk copy under another tag cannot come back, and hides disk
+    /// entries carrying the tag. Returns the keys whose queued sets it removed.
     pub fn evict_tag_pending(&self, tag: &str, tag_of: impl Fn(&[u8]) -> Vec<u8>) -> Vec<Vec<u8>> {
         let mut s = self.state.lock();
         let doomed: Vec<Vec<u8>> = s
@@ -279,8 +292,14 @@ impl ReplayQueue {
             .filter(|(_, slot)| matches!(&slot.pending, Pending::Set { data, .. } if tag_of(data) == tag.as_bytes()))
             .map(|(k, _)| k.clone())
             .collect();
+        let state = &mut *s;
         for key in &doomed {
-            s.remove(key);
+            if let Some(slot) = state.by_key.get_mut(key) {
+                let delete_bytes = charge(key, &Pending::Delete);
+                state.bytes = state.bytes - slot.bytes + delete_bytes;
+                slot.bytes = delete_bytes;
+                slot.pending = Pending::Delete;
+            }
         }
         if !s.evicted_tags.iter().any(|t| t == tag) {
             s.evicted_tags.push(tag.to_string());
@@ -296,6 +315,16 @@ impl ReplayQueue {
         }
         let s = self.state.lock();
         s.cleared || s.evicted_tags.iter().any(|t| t.as_bytes() == tag)
+    }
+
+    /// Whether a `clear` or `evict_tag` has yet to reach the disk: until it has,
+    /// writes must queue behind it rather than go to the disk directly.
+    pub fn chores_pending(&self) -> bool {
+        if !self.busy.load(Ordering::Acquire) {
+            return false;
+        }
+        let s = self.state.lock();
+        s.cleared || !s.evicted_tags.is_empty()
     }
 
     /// The whole-disk chores to do before replaying writes: (clear, tags to evict).

@@ -342,3 +342,82 @@ fn breaker_state_machine_holds_under_concurrency() {
         assert!(n > 0, "no {what} transition in {calls} calls: the run proved little");
     }
 }
+
+/// Spins (yielding now and then) until `done()`; panics after `WATCHDOG`.
+fn spin_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + WATCHDOG;
+    let mut spins = 0u32;
+    while !done() {
+        spins += 1;
+        if spins % 64 == 0 {
+            assert!(std::time::Instant::now() < deadline, "stuck waiting for {what}");
+            thread::yield_now();
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+/// Threads that pass the CLOSED check together and all trip the breaker:
+/// exactly one of them gets (and the hook sees) the transition. The racers
+/// take their permits, then spin on one flag and record a failure the moment
+/// it flips, so their records overlap as closely as the machine allows.
+#[test]
+fn a_trip_is_reported_once_when_threads_race_to_it() {
+    const ROUNDS: u64 = 2000;
+    let followers = thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 4) - 1;
+    let config = BreakerConfig { failure_threshold: 1, ..BreakerConfig::default() };
+    let breaker = Arc::new(CircuitBreaker::try_new(config, Arc::new(ManualClock::new(0))).expect("valid config"));
+    let hooked = Arc::new(AtomicU64::new(0));
+    let sink = hooked.clone();
+    breaker.on_transition(move |t| {
+        if t.to == Open {
+            sink.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    // Round r: `closed` = r once the breaker is reset; `ready` and `finished`
+    // count followers holding a permit and done recording; `go` = r starts the race.
+    let closed = Arc::new(AtomicU64::new(0));
+    let go = Arc::new(AtomicU64::new(0));
+    let ready = Arc::new(AtomicU64::new(0));
+    let finished = Arc::new(AtomicU64::new(0));
+    let returned = Arc::new(AtomicU64::new(0));
+    let race = |b: &CircuitBreaker, returned: &AtomicU64, permit: Option<sturdycache::breaker::Permit>| {
+        if let Some(t) = permit.and_then(|p| b.record(p, Outcome::Failure)) {
+            // A wrong transition counts 1000, so the leader's check fails.
+            returned.fetch_add(if (t.from, t.to) == (Closed, Open) { 1 } else { 1000 }, Ordering::Relaxed);
+        }
+    };
+    let handles: Vec<_> = (0..followers)
+        .map(|_| {
+            let (b, closed, go, ready, finished, returned) =
+                (breaker.clone(), closed.clone(), go.clone(), ready.clone(), finished.clone(), returned.clone());
+            thread::spawn(move || {
+                for r in 1..=ROUNDS {
+                    spin_until("the reset", || closed.load(Ordering::Acquire) >= r);
+                    let permit = b.acquire().0.permit();
+                    ready.fetch_add(1, Ordering::AcqRel);
+                    spin_until("the start", || go.load(Ordering::Acquire) >= r);
+                    race(&b, &returned, permit);
+                    finished.fetch_add(1, Ordering::AcqRel);
+                }
+            })
+        })
+        .collect();
+    let n = followers as u64;
+    for r in 1..=ROUNDS {
+        let _ = breaker.reset();
+        closed.store(r, Ordering::Release);
+        let permit = breaker.acquire().0.permit();
+        spin_until("the followers' permits", || ready.load(Ordering::Acquire) >= r * n);
+        go.store(r, Ordering::Release);
+        race(&breaker, &returned, permit);
+        spin_until("the followers' records", || finished.load(Ordering::Acquire) >= r * n);
+        assert_eq!(returned.load(Ordering::Relaxed), r, "round {r}: one closed -> open returned");
+        assert_eq!(hooked.load(Ordering::Relaxed), r, "round {r}: one trip announced");
+    }
+    for h in handles {
+        h.join().expect("racer panicked");
+    }
+    assert_eq!(breaker.snapshot().trips, ROUNDS);
+}

@@ -11,7 +11,7 @@
 //!   cannot come back; the answer counts what memory held.
 //! - add, touch, pop, clear, evict_tag: the same rules, on memory and queue.
 
-use crate::breaker::Outcome;
+use crate::breaker::{Outcome, Permit};
 use crate::config::WriteMode;
 use crate::events::{Event, Mode};
 use crate::guard::{DiskPath, ModeChange};
@@ -20,6 +20,14 @@ use crate::hot::{self, Lookup};
 use crate::replay::{Overlay, Pending};
 
 use super::*;
+use std::sync::Arc;
+
+/// A disk read that reached the disk: the file's bytes (`None`: no file) and
+/// the permit to report its outcome with, once decoded.
+pub(super) struct ReadAttempt {
+    pub(super) bytes: Option<Vec<u8>>,
+    pub(super) permit: Option<Permit>,
+}
 
 /// One hot-tier call in this many is timed.
 const HOT_SAMPLE: u32 = 64;
@@ -77,7 +85,7 @@ impl Inner {
         let base = self.config.memory_limit;
         if change.to == Mode::Normal {
             self.hot.set_limit(base);
-            *self.pending_recovery.lock() = Some(change);
+            *self.pending_recovery.lock() = Some((change, self.replay.stats().drained));
         } else {
             let grown = (base as f64 * self.config.degraded_memory_factor) as u64;
             self.hot.set_limit(grown);
@@ -90,11 +98,13 @@ impl Inner {
         self.wake.1.notify_all();
     }
 
-    /// The read of a disk entry, guarded. A corrupt entry is a failure of the
-    /// read path (a burst of them trips it); a missing one is neither.
-    pub(super) fn guarded_read(&self, hash: u128) -> Result<Option<Option<Vec<u8>>>> {
+    /// Reads `hash`'s entry file through the guard. `Ok(None)`: the read path
+    /// is closed or failed (answer from memory). The permit comes back with
+    /// the bytes, so the caller can report a corrupt entry as the call's
+    /// outcome after decoding it once.
+    pub(super) fn guarded_read(&self, hash: u128) -> Result<Option<ReadAttempt>> {
         if self.config.fail_on_disk_error {
-            return self.disk.read(hash).map(Some);
+            return Ok(Some(ReadAttempt { bytes: self.disk.read(hash)?, permit: None }));
         }
         let (permit, change) = self.guard.admit(DiskPath::Read);
         self.apply(change);
@@ -105,56 +115,88 @@ impl Inner {
         let call_in_flight = self.guard.enter(DiskPath::Read);
         let result = self.disk.read(hash);
         drop(call_in_flight);
-        let outcome = match &result {
-            Ok(Some(bytes)) if matches!(format::decode(bytes), Err(DecodeError::Corrupt(_))) => {
-                let change =
-                    self.guard.finish_with(DiskPath::Read, permit, Outcome::Failure, Some("corrupt entry".into()));
-                self.apply(change);
-                return result.map(Some);
-            }
-            _ => self.guard.finish(DiskPath::Read, permit, &result),
-        };
-        self.apply(outcome);
         match result {
-            Ok(r) => Ok(Some(r)),
-            Err(_) => {
+            Ok(bytes) => Ok(Some(ReadAttempt { bytes, permit: Some(permit) })),
+            Err(e) => {
+                let change = self.guard.finish(DiskPath::Read, permit, &Err::<(), _>(e));
+                self.apply(change);
                 self.guard.count_fallback(DiskPath::Read);
                 Ok(None)
             }
         }
     }
 
+    /// Reports a guarded read's outcome (see [`Inner::guarded_read`]).
+    pub(super) fn finish_read(&self, permit: Option<Permit>, outcome: Outcome) {
+        if let Some(permit) = permit {
+            let cause = (outcome == Outcome::Failure).then(|| "corrupt entry".to_string());
+            let change = self.guard.finish_with(DiskPath::Read, permit, outcome, cause);
+            self.apply(change);
+        }
+    }
+
     /// What the replay queue says about `key`, as a cache answer.
-    pub(super) fn overlay(&self, key: &[u8], hash: u128, generation: u32) -> Option<Option<Value>> {
+    ///
+    /// A queued value is never promoted into the hot tier from here: a writer
+    /// may be replacing it on disk this very moment (the queue forgets it only
+    /// after the disk write), and a promoted copy could outlive that write.
+    pub(super) fn overlay(&self, key: &[u8], hash: u128) -> Option<Option<Value>> {
         match self.replay.lookup(key, hash)? {
             Overlay::Gone => Some(None),
             Overlay::Value { data, expires_ms } => {
                 if expires_ms != 0 && self.now() >= expires_ms {
                     return Some(None);
                 }
-                let value = hot::value_of(&data);
-                self.hot.insert(hash as u64, data, expires_ms, generation);
-                Some(Some(value))
+                Some(Some(hot::value_of(&data)))
             }
         }
     }
 
+    /// Whether add, touch or pop of `key` may act on the disk directly: not
+    /// while the queue holds a newer word on it (a queued write or delete, a
+    /// dropped write, a clear or evict_tag not yet on disk), or the disk copy
+    /// they read could be one this process has since overwritten or deleted.
+    fn direct(&self, key: &[u8], hash: u128) -> bool {
+        !self.replay.chores_pending() && self.replay.lookup(key, hash).is_none()
+    }
+
     /// Keeps a write in memory and queues it for replay.
     pub(super) fn keep_in_memory(&self, key: &[u8], hash: u128, pending: Pending) {
-        if let Pending::Set { data, expires_ms } = &pending {
-            if self.hot.fits(data.len()) {
-                self.hot.insert(hash as u64, data.clone(), *expires_ms, self.coherence.generation(hash));
-            } else {
+        // Queue, then bump the generation, then update the hot tier: a get
+        // that read the generation before the bump may still promote the
+        // older disk copy, but that copy is stale on arrival; a get that read
+        // it after the bump finds the queued write in the overlay.
+        let set = match &pending {
+            Pending::Set { data, expires_ms } => Some((data.clone(), *expires_ms)),
+            Pending::Delete => None,
+        };
+        let dropped = self.replay.push(key, hash, pending);
+        let generation = self.coherence.bump(hash);
+        match set {
+            Some((data, expires_ms)) if self.hot.fits(data.len()) => {
+                self.hot.insert(hash as u64, data, expires_ms, generation);
+            }
+            _ => {
                 self.hot.remove(hash as u64, key);
             }
-        } else {
-            self.hot.remove(hash as u64, key);
         }
-        let dropped = self.replay.push(key, hash, pending);
         if dropped > 0 {
             let stats = self.replay.stats();
             let incident = self.guard.incident();
-            if self.replay_drop_logged.swap(incident, std::sync::atomic::Ordering::Relaxed) != incident {
+            let now = self.config.clock.monotonic_ns();
+            let last = self.replay_drop_logged.load(std::sync::atomic::Ordering::Relaxed);
+            // One line per 10 s at most, however many writes are dropped.
+            if (last == 0 || now.saturating_sub(last) >= 10_000_000_000)
+                && self
+                    .replay_drop_logged
+                    .compare_exchange(
+                        last,
+                        now.max(1),
+                        std::sync::atomic::Ordering::Relaxed,
+                        std::sync::atomic::Ordering::Relaxed,
+                    )
+                    .is_ok()
+            {
                 log::warn!(
                     "[incident {incident}] replay queue full ({} writes, {} bytes): dropping the oldest writes \
                      (lost entries, never wrong values); {} dropped so far",
@@ -175,7 +217,12 @@ impl Inner {
         let prepared = self.prepare(key, value, &opts)?;
         let _guard = self.locks.lock(prepared.hash);
         let (hash, expires) = (prepared.hash, prepared.expires);
-        if self.on_disk(DiskPath::Write, || self.write_prepared(key, value, &opts, prepared))?.is_some() {
+        // A clear or evict_tag not yet on disk would wipe (or hide) a direct write: queue behind it.
+        let direct = !self.replay.chores_pending();
+        // The queued write is forgotten only once the new one is on disk, so a
+        // reader always finds the latest completed write in the hot tier, the
+        // queue or the disk (queued values are never promoted: see `overlay`).
+        if direct && self.on_disk(DiskPath::Write, || self.write_prepared(key, value, &opts, prepared))?.is_some() {
             self.replay.forget(key, hash);
             drop(_guard);
             self.enforce_disk_limit();
@@ -244,7 +291,7 @@ impl Inner {
         }
         Counters::inc(&self.counters.hot_misses);
         let start = sampled.unwrap_or_else(|| self.config.clock.monotonic_ns());
-        if let Some(answer) = self.overlay(key, hash, generation) {
+        if let Some(answer) = self.overlay(key, hash) {
             self.record_latency(op, Tier::Hot, start);
             return Ok(answer);
         }
@@ -271,19 +318,21 @@ impl Inner {
         if let Lookup::Hit(v) = self.hot.get(hash as u64, key, generation, || self.now()) {
             return Some(Some(v));
         }
-        self.overlay(key, hash, generation)
+        self.overlay(key, hash)
     }
 
     /// `delete`, resilient: the answer counts what memory held when the disk is out of reach.
     pub(super) fn delete_resilient(&self, key: &[u8]) -> Result<bool> {
         self.check_key(key)?;
         let hash = format::key_hash(key);
-        if let Some(removed) = self.on_disk(DiskPath::Write, || self.delete(key))? {
-            self.replay.forget(key, hash);
-            return Ok(removed);
-        }
+        // Locked until the queue has forgotten the key's older writes, so a
+        // drain cannot replay one of them over this delete.
         let _guard = self.locks.lock(hash);
         let held = matches!(self.in_memory(key, hash), Some(Some(_)));
+        if let Some(removed) = self.on_disk(DiskPath::Write, || self.delete_locked(key, hash))? {
+            self.replay.forget(key, hash); // after the disk delete (see set_resilient)
+            return Ok(removed || held);
+        }
         self.keep_in_memory(key, hash, Pending::Delete);
         if held {
             Counters::inc(&self.counters.deletes);
@@ -291,91 +340,92 @@ impl Inner {
         Ok(held)
     }
 
-    /// `add`, resilient. While the disk is out of reach it can only see memory
-    /// (and, read-only, the disk): it stores when neither holds the key.
+    /// `add`, resilient. A queued write is the key's live state, so it is
+    /// consulted first; while the disk is out of reach `add` sees memory (and,
+    /// read-only, the disk) and stores when neither holds the key.
     pub(super) fn add_resilient(&self, key: &[u8], value: &[u8], opts: SetOptions<'_>) -> Result<bool> {
         let prepared = self.prepare(key, value, &opts)?;
         let hash = prepared.hash;
-        if let Some(stored) = self.on_disk(DiskPath::Write, || self.add(key, value, opts))? {
-            if stored {
-                self.replay.forget(key, hash);
+        if self.direct(key, hash) {
+            if let Some(stored) = self.on_disk(DiskPath::Write, || self.add(key, value, opts))? {
+                return Ok(stored);
             }
-            return Ok(stored);
         }
         let _guard = self.locks.lock(hash);
-        match self.in_memory(key, hash) {
-            Some(Some(_)) => return Ok(false),
-            Some(None) => {}
+        let memory = self.in_memory(key, hash);
+        if self.live_entry(key, hash, memory).is_some() {
+            return Ok(false);
+        }
+        Ok(self.queue_set(key, hash, value, &opts, prepared.expires))
+    }
+
+    /// Keeps a set in memory and the replay queue; counts it. Returns true.
+    fn queue_set(&self, key: &[u8], hash: u128, value: &[u8], opts: &SetOptions<'_>, expires_ms: u64) -> bool {
+        let tag = opts.tag.unwrap_or("").as_bytes();
+        let data = hot::entry_buffer(key, tag, value, opts.value_type);
+        self.keep_in_memory(key, hash, Pending::Set { data, expires_ms });
+        Counters::inc(&self.counters.sets);
+        self.kick();
+        true
+    }
+
+    /// The live entry buffer of `key`: from memory when memory knows the key
+    /// (`memory` is [`Inner::in_memory`]'s answer), else from the disk when
+    /// the read path allows; `None` when absent.
+    fn live_entry(&self, key: &[u8], hash: u128, memory: Option<Option<Value>>) -> Option<Arc<[u8]>> {
+        match memory {
+            Some(Some(_)) => match self.replay.lookup(key, hash) {
+                Some(Overlay::Value { data, .. }) => Some(data),
+                _ => self.hot.entry(hash as u64, key, self.coherence.generation(hash)),
+            },
+            Some(None) => None,
             None => {
                 let generation = self.coherence.generation(hash);
-                if let Ok(DiskRead::Live(_)) = self.read_disk(key, hash, generation, false) {
-                    return Ok(false);
+                match self.read_entry(key, hash, generation, false) {
+                    Ok(DiskEntry::Live { data, .. }) => Some(data),
+                    _ => None,
                 }
             }
         }
-        let tag = opts.tag.unwrap_or("").as_bytes();
-        let data = hot::entry_buffer(key, tag, value, opts.value_type);
-        self.keep_in_memory(key, hash, Pending::Set { data, expires_ms: prepared.expires });
-        Counters::inc(&self.counters.sets);
-        Ok(true)
     }
 
-    /// `touch`, resilient: a live value in memory (or, read-only, on disk) is
-    /// re-queued with the new expiry.
+    /// `touch`, resilient: a queued value, or any live value while the disk
+    /// cannot take writes, is re-queued with the new expiry (tag kept).
     pub(super) fn touch_resilient(&self, key: &[u8], ttl: Ttl) -> Result<bool> {
         self.check_key(key)?;
         let expires = self.expiry(ttl, self.now())?;
         let hash = format::key_hash(key);
-        if let Some(found) = self.on_disk(DiskPath::Write, || self.touch(key, ttl))? {
-            return Ok(found);
+        if self.direct(key, hash) {
+            if let Some(found) = self.on_disk(DiskPath::Write, || self.touch(key, ttl))? {
+                return Ok(found);
+            }
         }
         let _guard = self.locks.lock(hash);
-        let value = match self.in_memory(key, hash) {
-            Some(v) => v,
-            None => {
-                let generation = self.coherence.generation(hash);
-                match self.read_disk(key, hash, generation, false) {
-                    Ok(DiskRead::Live(v)) => Some(v),
-                    _ => None,
-                }
-            }
-        };
-        let Some(value) = value else { return Ok(false) };
-        let tag = self.tag_of_live(key, hash);
-        let data = hot::entry_buffer(key, &tag, &value, value.value_type());
+        let memory = self.in_memory(key, hash);
+        let Some(data) = self.live_entry(key, hash, memory) else { return Ok(false) };
+        let (_, tag, value, value_type) = hot::split(&data);
+        let data = hot::entry_buffer(key, tag, value, value_type);
         self.keep_in_memory(key, hash, Pending::Set { data, expires_ms: expires });
+        self.kick();
         Ok(true)
     }
 
-    /// The tag of `key`'s queued or hot entry (empty when unknown).
-    fn tag_of_live(&self, key: &[u8], hash: u128) -> Vec<u8> {
-        match self.replay.lookup(key, hash) {
-            Some(Overlay::Value { data, .. }) => hot::split(&data).1.to_vec(),
-            _ => self.hot.tag_of(hash as u64, key).unwrap_or_default(),
-        }
-    }
-
-    /// `pop`, resilient: the value memory (or, read-only, the disk) holds, and a
-    /// queued delete.
+    /// `pop`, resilient: a queued value is popped from memory; while the disk
+    /// cannot take writes, the live value (memory, or read-only disk) is
+    /// returned and a delete queued.
     pub(super) fn pop_resilient(&self, key: &[u8]) -> Result<Option<Value>> {
         self.check_key(key)?;
         let hash = format::key_hash(key);
-        if let Some(found) = self.on_disk(DiskPath::Write, || self.pop(key))? {
-            self.replay.forget(key, hash);
-            return Ok(found);
+        if self.direct(key, hash) {
+            if let Some(found) = self.on_disk(DiskPath::Write, || self.pop(key))? {
+                return Ok(found);
+            }
         }
         let _guard = self.locks.lock(hash);
-        let value = match self.in_memory(key, hash) {
-            Some(v) => v,
-            None => {
-                let generation = self.coherence.generation(hash);
-                match self.read_disk(key, hash, generation, false) {
-                    Ok(DiskRead::Live(v)) => Some(v),
-                    _ => None,
-                }
-            }
-        };
+        let memory = self.in_memory(key, hash);
+        let value = self.live_entry(key, hash, memory).map(|data| hot::value_of(&data));
         self.keep_in_memory(key, hash, Pending::Delete);
+        self.kick();
         if value.is_some() {
             Counters::inc(&self.counters.deletes);
         }
@@ -385,7 +435,15 @@ impl Inner {
     /// `clear`, resilient: memory is emptied now, the disk when it is back
     /// (its entries are hidden until then).
     pub(super) fn clear_resilient(&self) -> Result<u64> {
+        if self.config.fail_on_disk_error {
+            return self.clear(); // no degrading, so nothing is ever queued
+        }
+        // Writes queued before the clear must never come back, whether the
+        // disk takes the clear now or later (and no drain may race it).
+        let _no_drain = self.draining.lock();
+        self.replay.clear_pending();
         if let Some(n) = self.on_disk(DiskPath::Write, || self.clear())? {
+            self.replay.disk_chores_done(true, &[]);
             return Ok(n);
         }
         let n = self.hot.clear();
@@ -400,11 +458,18 @@ impl Inner {
         if tag.is_empty() {
             return Ok(0);
         }
+        if self.config.fail_on_disk_error {
+            return self.evict_tag(tag);
+        }
+        // Queued writes with the tag predate the eviction: drop them first (see clear_resilient).
+        let _no_drain = self.draining.lock();
+        let queued = self.replay.evict_tag_pending(tag, |data| hot::split(data).1.to_vec());
         if let Some(n) = self.on_disk(DiskPath::Write, || self.evict_tag(tag))? {
+            self.replay.disk_chores_done(false, &[tag.to_string()]);
             return Ok(n);
         }
         let mut gone: std::collections::HashSet<u64> = self.hot.remove_tag(tag.as_bytes()).into_iter().collect();
-        for key in self.replay.evict_tag_pending(tag, |data| hot::split(data).1.to_vec()) {
+        for key in queued {
             gone.insert(hot::hash_of(&key));
         }
         Ok(gone.len() as u64)

@@ -137,11 +137,12 @@ struct Inner {
     events: Arc<EventBus>,
     /// The chaos API's handle on the file-system seam.
     faults: Arc<FaultyFs>,
-    /// A return to normal whose drain (and `Recovered` event) is pending.
-    pending_recovery: Mutex<Option<ModeChange>>,
+    /// A return to normal whose drain (and `Recovered` event) is pending,
+    /// with the replay queue's drained count when it began.
+    pending_recovery: Mutex<Option<(ModeChange, u64)>>,
     /// Wakes the recovery thread early (a breaker opened, the mode changed).
     wake: Arc<(Mutex<()>, Condvar)>,
-    /// The incident whose replay drops were last logged (one line per incident).
+    /// When replay drops were last logged (monotonic ns; 0: never).
     replay_drop_logged: std::sync::atomic::AtomicU64,
     /// When the last health probe ran (cache clock, ms; 0: never).
     last_health_ms: std::sync::atomic::AtomicU64,
@@ -176,6 +177,16 @@ struct Written {
     expires: u64,
     /// The key's generation, read under the key lock before the file changed.
     before: u32,
+}
+
+/// A verified disk entry, or why there is none.
+enum DiskEntry {
+    Live {
+        /// The entry buffer (`hot::entry_buffer`).
+        data: Arc<[u8]>,
+    },
+    Missing,
+    Expired,
 }
 
 enum DiskRead {
@@ -244,6 +255,9 @@ impl Cache {
         });
         spawn_background(Arc::downgrade(&inner), inner.stop.clone(), inner.config.sweep_interval)?;
         recovery::spawn(Arc::downgrade(&inner), inner.stop.clone(), inner.wake.clone())?;
+        if let Some(timeout) = inner.config.io_timeout {
+            recovery::spawn_watchdog(Arc::downgrade(&inner), inner.stop.clone(), timeout)?;
+        }
         Ok(Cache { inner })
     }
 
@@ -601,47 +615,69 @@ impl Inner {
     /// Reads and verifies `hash`'s file. `generation` must have been read
     /// before the file, so a concurrent writer makes the promoted copy stale.
     fn read_disk(&self, key: &[u8], hash: u128, generation: u32, promote: bool) -> Result<DiskRead> {
-        let Some(Some(bytes)) = self.guarded_read(hash)? else { return Ok(DiskRead::Missing) };
+        Ok(match self.read_entry(key, hash, generation, promote)? {
+            DiskEntry::Live { data, .. } => DiskRead::Live(hot::value_of(&data)),
+            DiskEntry::Missing => DiskRead::Missing,
+            DiskEntry::Expired => DiskRead::Expired,
+        })
+    }
+
+    /// Reads, verifies and decodes `hash`'s entry once (through the guard):
+    /// the whole entry buffer (key, tag, value, type) and its expiry.
+    fn read_entry(&self, key: &[u8], hash: u128, generation: u32, promote: bool) -> Result<DiskEntry> {
+        let Some(degraded::ReadAttempt { bytes, permit }) = self.guarded_read(hash)? else {
+            return Ok(DiskEntry::Missing);
+        };
+        let Some(bytes) = bytes else {
+            self.finish_read(permit, crate::breaker::Outcome::Success);
+            return Ok(DiskEntry::Missing);
+        };
         let now = self.now();
         let decoded = match format::decode(&bytes) {
-            Ok(d) => d,
+            Ok(d) => {
+                self.finish_read(permit, crate::breaker::Outcome::Success);
+                d
+            }
             Err(DecodeError::Corrupt(reason)) => {
+                self.finish_read(permit, crate::breaker::Outcome::Failure);
                 self.quarantine(&self.disk.entry_path(hash), hash, &reason, bytes.len() as u64);
-                return Ok(DiskRead::Missing);
+                return Ok(DiskEntry::Missing);
             }
             Err(DecodeError::NewerVersion(v)) => {
+                self.finish_read(permit, crate::breaker::Outcome::Success);
                 log::debug!("entry {hash:032x} has format version {v}; treated as a miss");
-                return Ok(DiskRead::Missing);
+                return Ok(DiskEntry::Missing);
             }
         };
         if decoded.key != key || self.replay.hides(decoded.tag) {
             // A hash collision (never another key's value), or an entry a
             // clear or evict_tag removed while the disk was out of reach.
-            return Ok(DiskRead::Missing);
+            return Ok(DiskEntry::Missing);
         }
         let header = decoded.header;
         if header.is_expired(now) {
             self.remove_if_dead(key, hash);
-            return Ok(DiskRead::Expired);
+            return Ok(DiskEntry::Expired);
         }
         let data = hot::entry_buffer(decoded.key, decoded.tag, &decoded.value, header.value_type);
-        let value = hot::value_of(&data);
         if promote {
-            self.hot.insert(hash as u64, data, header.expires_ms, generation);
+            self.hot.insert(hash as u64, data.clone(), header.expires_ms, generation);
         }
         if self.index.touch(hash, now, bytes.len() as u64, header.expires_ms) {
             self.disk.mark_used(hash, now);
         }
-        Ok(DiskRead::Live(value))
+        Ok(DiskEntry::Live { data })
     }
 
     /// Quarantines the corrupt file at `path` (`file_len` bytes) holding `hash`'s entry.
     fn quarantine(&self, path: &Path, hash: u128, reason: &Corruption, file_len: u64) {
         Counters::inc(&self.counters.corruptions);
         let _change = self.coherence.begin_change();
-        if self.disk.quarantine(path, hash, reason, self.now()).is_some() {
+        let incident = self.guard.incident();
+        if let Some(moved) = self.disk.quarantine(path, hash, reason, self.now(), incident) {
             Counters::inc(&self.counters.quarantined);
             self.account_removed(hash, Some(file_len));
+            self.events.emit(Event::Quarantined { path: moved, reason: reason.as_str(), incident });
         }
     }
 
@@ -804,13 +840,6 @@ impl Inner {
             self.enforce_disk_limit();
         }
         Ok(stored)
-    }
-
-    fn delete(&self, key: &[u8]) -> Result<bool> {
-        self.check_key(key)?;
-        let hash = format::key_hash(key);
-        let _guard = self.locks.lock(hash);
-        self.delete_locked(key, hash)
     }
 
     /// `delete` for a caller holding the key's lock.

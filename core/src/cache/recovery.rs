@@ -34,9 +34,24 @@ pub struct RecoveryReport {
 static PROBE_SEQ: AtomicU64 = AtomicU64::new(0);
 
 impl Inner {
-    /// Writes, fsyncs, reads back and deletes a small file under the cache
-    /// directory; returns how long it took (monotonic ns).
-    fn probe(&self) -> Result<u64> {
+    /// Probes a disk path; returns how long it took (monotonic ns). The write
+    /// path: write, fsync, read back and delete a small file under the cache
+    /// directory. The read path: read the directory's VERSION file and list
+    /// the data folder (a read-only disk can still pass it).
+    fn probe(&self, path: DiskPath) -> Result<u64> {
+        if path == DiskPath::Read {
+            let started = self.config.clock.monotonic_ns();
+            let fs = self.disk.fs();
+            let version = self.config.directory.join("VERSION");
+            fs.read(&version).map_err(|e| self.disk.fail("probe read", &version, e))?;
+            let data = self.disk.data_dir();
+            match fs.read_dir(data) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(self.disk.fail("probe list", data, e)),
+            }
+            return Ok(self.config.clock.monotonic_ns().saturating_sub(started));
+        }
         let fs = self.disk.fs();
         let dir = self.config.directory.join("probe");
         let n = PROBE_SEQ.fetch_add(1, Ordering::Relaxed);
@@ -56,7 +71,7 @@ impl Inner {
         let removed = fs.remove_file(&path);
         match read {
             Ok(bytes) if bytes == body.as_bytes() => {}
-            Ok(_) => return Err(Error::disk("probe read", &path, std::io::Error::from_raw_os_error(libc::EIO))),
+            Ok(_) => return Err(self.disk.fail("probe read", &path, std::io::Error::from_raw_os_error(libc::EIO))),
             Err(e) => return Err(self.disk.fail("probe read", &path, e)),
         }
         removed.map_err(|e| self.disk.fail("probe delete", &path, e))?;
@@ -77,7 +92,7 @@ impl Inner {
             self.apply(change);
             let Some(permit) = permit else { break };
             let call_in_flight = self.guard.enter(path);
-            let result = self.probe();
+            let result = self.probe(path);
             drop(call_in_flight);
             report.probes += 1;
             report.probes_ok += u32::from(result.is_ok());
@@ -117,7 +132,9 @@ impl Inner {
         let (permit, change) = self.guard.admit(DiskPath::Write);
         self.apply(change);
         let Some(permit) = permit else { return false };
-        let result = self.probe();
+        let call_in_flight = self.guard.enter(DiskPath::Write);
+        let result = self.probe(DiskPath::Write);
+        drop(call_in_flight);
         let slow = self.config.breaker.slow_call_threshold;
         match &result {
             Ok(ns) if slow.is_some_and(|s| *ns > s.as_nanos() as u64) => {
@@ -191,6 +208,10 @@ impl Inner {
                 break;
             }
             for hash in lost {
+                let _key = self.locks.lock(hash);
+                if !self.replay.is_lost(hash) {
+                    continue; // a newer write for the key arrived meanwhile
+                }
                 let removed = self.on_disk(DiskPath::Write, || {
                     let _change = self.coherence.begin_change();
                     let removed = self.disk.remove(hash)?;
@@ -209,10 +230,10 @@ impl Inner {
         }
         self.enforce_disk_limit();
         if self.replay.is_empty() {
-            if let Some(change) = self.pending_recovery.lock().take() {
-                let total = self.replay.stats().drained;
+            if let Some((change, drained_before)) = self.pending_recovery.lock().take() {
+                let total = self.replay.stats().drained.saturating_sub(drained_before);
                 log::info!(
-                    "[incident {}] recovered: mode {}, replay queue drained ({total} writes replayed in all)",
+                    "[incident {}] recovered: mode {}, replay queue drained ({total} writes replayed)",
                     change.incident,
                     self.guard.mode()
                 );
@@ -228,15 +249,44 @@ impl Inner {
     }
 }
 
+/// Starts the stalled-disk watchdog: a thread that makes no disk calls of its
+/// own (so a stall cannot hide from it), checking in-flight calls four times
+/// per `io_timeout`.
+pub(super) fn spawn_watchdog(
+    inner: Weak<Inner>,
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    io_timeout: Duration,
+) -> Result<()> {
+    let every = (io_timeout / 4).max(Duration::from_millis(5));
+    std::thread::Builder::new()
+        .name("sturdycache-watchdog".into())
+        .spawn(move || {
+            loop {
+                {
+                    let mut stopped = stop.0.lock();
+                    if *stopped {
+                        return;
+                    }
+                    stop.1.wait_for(&mut stopped, every);
+                    if *stopped {
+                        return;
+                    }
+                }
+                let Some(i) = inner.upgrade() else { return };
+                i.check_stalls();
+            }
+        })
+        .map(|_| ())
+        .map_err(|e| Error::InvalidConfig(format!("cannot start the watchdog thread: {e}")))
+}
+
 /// Starts the recovery thread: it ticks every 250 ms while the cache is
-/// degraded or has writes queued, every second otherwise (and at least four
-/// times per `io_timeout`, for the stalled-disk watchdog), and at once when woken.
+/// degraded or has writes queued, every second otherwise, and at once when woken.
 pub(super) fn spawn(
     inner: Weak<Inner>,
     stop: Arc<(Mutex<bool>, Condvar)>,
     wake: Arc<(Mutex<()>, Condvar)>,
 ) -> Result<()> {
-    let io_timeout = inner.upgrade().and_then(|i| i.config.io_timeout);
     std::thread::Builder::new()
         .name("sturdycache-recovery".into())
         .spawn(move || {
@@ -251,8 +301,7 @@ pub(super) fn spawn(
                 if *stop.0.lock() {
                     return;
                 }
-                let base = if busy { Duration::from_millis(250) } else { Duration::from_secs(1) };
-                let pause = io_timeout.map_or(base, |t| base.min(t / 4).max(Duration::from_millis(5)));
+                let pause = if busy { Duration::from_millis(250) } else { Duration::from_secs(1) };
                 let mut guard = wake.0.lock();
                 wake.1.wait_for(&mut guard, pause);
             }

@@ -12,10 +12,11 @@
 //! write protocol (write, sync, rename, sync the directory) can be tested without
 //! pulling the plug.
 //!
-//! Because the wrapper is meant to stay in place in production builds with the
-//! `fault-injection` feature, it costs one relaxed atomic increment (the per-op
-//! call count) and one relaxed atomic load per call while no rule is armed; only
-//! operations that change the namespace also take the crash-tracking lock.
+//! Because every cache keeps one in place in production (the chaos API), it
+//! costs one relaxed atomic increment (the per-op call count) and one relaxed
+//! atomic load per call while no rule is armed; with crash tracking on (tests
+//! only: see [`FaultyFs::without_crash_tracking`]) operations that change the
+//! namespace also take the tracking lock.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;

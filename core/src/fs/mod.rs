@@ -10,9 +10,7 @@ use std::io::{self, Read, Write};
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-#[cfg(feature = "fault-injection")]
 mod faulty;
-#[cfg(feature = "fault-injection")]
 pub use faulty::{CrashReport, Fault, FaultRule, FaultyFs, FsOp, RuleId, Trigger};
 
 /// One entry of a directory listing.
