@@ -1095,6 +1095,9 @@ impl Inner {
     /// The sweep. It also heals drift in the shared byte count (a process
     /// killed between its rename and its count, files deleted by hand).
     fn sweep(&self) -> Result<SweepReport> {
+        if !self.config.fail_on_disk_error && self.guard.mode() != Mode::Normal {
+            return Ok(SweepReport::default()); // no disk calls while degraded
+        }
         let _one = self.sweeping.lock();
         let now = self.now();
         let ticket = self.coherence.scan_ticket();
