@@ -159,7 +159,8 @@ impl DiskTier {
         }
     }
 
-    fn sync_folder(&self, hash: u128) -> Result<()> {
+    /// With fsync durability, makes the entry folder's names durable.
+    pub fn sync_folder(&self, hash: u128) -> Result<()> {
         if !self.sync() {
             return Ok(());
         }
@@ -199,7 +200,18 @@ impl DiskTier {
         let path = self.entry_path(hash);
         match self.fs.remove_file(&path) {
             Ok(()) => self.sync_folder(hash).map(|()| true),
-            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) if is_not_found(&e) => {
+                // With fsync durability "gone" must be durable too: the unlink of
+                // a delete whose folder fsync failed (now replayed or repeated)
+                // would be undone by a crash, bringing the old value back.
+                if self.sync() {
+                    let dir = self.subdir(hash);
+                    if let Err(e) = self.fs.sync_dir(&dir).or_else(|e| if is_not_found(&e) { Ok(()) } else { Err(e) }) {
+                        return Err(self.fail("fsync folder", &dir, e));
+                    }
+                }
+                Ok(false)
+            }
             Err(e) => Err(self.fail("delete", &path, e)),
         }
     }
@@ -299,6 +311,12 @@ impl DiskTier {
                 }
                 return None;
             }
+        }
+        // Only a file taken from the entry's name goes back there: a claimed
+        // one (pop, touch) is one its claimer is removing or replacing.
+        if source != self.entry_path(hash).as_path() {
+            log::warn!("[incident {incident}] quarantined entry {} ({reason}) as {}", source.display(), dest.display());
+            return Some(dest);
         }
         if let Ok(Some(bytes)) = self.read_path(&dest) {
             if format::decode(&bytes).is_ok() {

@@ -481,11 +481,15 @@ impl HotTier {
         true
     }
 
-    /// Changes a cached entry's expiry and generation; false if it is not cached.
-    pub fn retime(&self, hash: u64, key: &[u8], expires_ms: u64, generation: u32) -> bool {
+    /// Changes a cached entry's expiry and generation, if it is the copy of
+    /// generation `from` (a stale copy must not become current); false if not.
+    pub fn retime(&self, hash: u64, key: &[u8], expires_ms: u64, from: u32, generation: u32) -> bool {
         let mut guard = self.shard(hash).write();
         let Some(idx) = guard.find(hash, key) else { return false };
         let node = guard.node_mut(idx);
+        if node.generation != from {
+            return false;
+        }
         node.expires_ms = expires_ms;
         node.generation = generation;
         true

@@ -41,11 +41,11 @@ const THREADS: usize = 64;
 /// Threads per group: a thread reads the keys of its group's other threads.
 const GROUP: usize = 8;
 const KEYS_PER_THREAD: usize = 3;
-const OPS_PER_THREAD: usize = 500;
+const OPS_PER_THREAD: usize = 400;
 /// How long the watchdog lets the run go without a completed operation.
 const STALL_LIMIT: Duration = Duration::from_secs(10);
 /// Operations the workers complete between two chaos steps.
-const CHAOS_PACE: u64 = 300;
+const CHAOS_PACE: u64 = 150;
 /// The workers wake the chaos thread every this many operations.
 const TICK: u64 = 25;
 /// Past the breakers' longest open time (`max_open_timeout` below).
@@ -100,9 +100,15 @@ struct Shared {
     ticks: (Mutex<()>, Condvar),
     stop: AtomicBool,
     violations: Mutex<Vec<String>>,
+    /// Per key: its owner's last operations and their answers, for a failure's message.
+    histories: Vec<Mutex<Vec<String>>>,
 }
 
 impl Shared {
+    fn history(&self, slot: usize) -> String {
+        format!("The owner's last operations on the key:\n  {}", self.histories[slot].lock().unwrap().join("\n  "))
+    }
+
     fn fail(&self, what: String) {
         let mut v = self.violations.lock().unwrap();
         if v.len() < 20 {
@@ -129,16 +135,13 @@ struct Owned {
     current: Option<u64>,
     /// Sequence numbers of this key's writes, sets and deletes alike.
     seq: u64,
-    /// The key's last operations and their answers, for a failure's message.
-    history: Vec<String>,
 }
 
 fn worker(shared: &Shared, me: usize, seed: u64) -> Vec<Owned> {
     let mut rng = fastrand::Rng::with_seed(seed);
     let cache = &shared.cache;
-    let mut own: Vec<Owned> = (0..KEYS_PER_THREAD)
-        .map(|k| Owned { key: key_name(me, k), current: None, seq: 0, history: Vec::new() })
-        .collect();
+    let mut own: Vec<Owned> =
+        (0..KEYS_PER_THREAD).map(|k| Owned { key: key_name(me, k), current: None, seq: 0 }).collect();
     let group = me / GROUP * GROUP;
     for _ in 0..OPS_PER_THREAD {
         if shared.stop.load(Ordering::Relaxed) {
@@ -238,16 +241,17 @@ fn worker(shared: &Shared, me: usize, seed: u64) -> Vec<Owned> {
             }
         };
         if !what.is_empty() {
-            if o.history.len() == 12 {
-                o.history.remove(0);
+            let mut history = shared.histories[slot].lock().unwrap();
+            if history.len() == 12 {
+                history.remove(0);
             }
-            o.history.push(format!("{what} -> {answer} (mode after: {:?})", cache.mode()));
+            history.push(format!("{what} -> {answer} (mode after: {:?})", cache.mode()));
         }
         if let Some(problem) = problem {
             shared.fail(format!(
-                "{what} {}: {problem}; the last write was {before:?} (None: deleted). The key's last operations:\n  {}",
+                "{what} {}: {problem}; the last write was {before:?} (None: deleted). {}",
                 String::from_utf8_lossy(&key),
-                o.history.join("\n  ")
+                shared.history(slot)
             ));
         }
         if (shared.progress.fetch_add(1, Ordering::SeqCst) + 1) % TICK == 0 {
@@ -277,10 +281,11 @@ fn foreign_read(shared: &Shared, rng: &mut fastrand::Rng, me: usize, group: usiz
     match decode(&key, &v) {
         Ok(version) if 2 * version >= floor => {}
         Ok(version) => shared.fail(format!(
-            "get (foreign) {}: version {version}, but the owner's last write before the read began was {} {}",
+            "get (foreign) {}: version {version}, but the owner's last write before the read began was {} {}. {}",
             String::from_utf8_lossy(&key),
             if floor % 2 == 1 { "a delete, as write" } else { "version" },
-            floor / 2
+            floor / 2,
+            shared.history(owner * KEYS_PER_THREAD + k)
         )),
         Err(e) => shared.fail(format!("get (foreign) {}: {e}", String::from_utf8_lossy(&key))),
     }
@@ -344,7 +349,6 @@ fn chaos(shared: &Shared, clock: &ManualClock, seed: u64) -> (u64, u64) {
         shared.cache.run_recovery();
         cycles += 1;
     }
-    eprintln!("DBG progress at stop {}", shared.progress.load(Ordering::SeqCst));
     (cycles, faults.injected())
 }
 
@@ -375,6 +379,7 @@ fn sixty_four_threads_under_chaos_never_read_an_overwritten_deleted_or_corrupt_v
         ticks: (Mutex::new(()), Condvar::new()),
         stop: AtomicBool::new(false),
         violations: Mutex::new(Vec::new()),
+        histories: (0..THREADS * KEYS_PER_THREAD).map(|_| Mutex::new(Vec::new())).collect(),
     });
     let start = Arc::new(Barrier::new(THREADS + 1));
     let (done_tx, done_rx) = mpsc::channel::<Vec<Owned>>();
@@ -473,4 +478,112 @@ fn sixty_four_threads_under_chaos_never_read_an_overwritten_deleted_or_corrupt_v
         }
     }
     assert!(live > 0, "some values survived the chaos");
+}
+
+// ---------------------------------------------------------------------------
+// Deterministic regressions for the races the chaos run above found.
+
+fn plain_config(dir: &std::path::Path, clock: &ManualClock) -> Config {
+    let mut c = Config::new(dir);
+    c.clock = Arc::new(clock.clone());
+    c.sweep_interval = None;
+    c.health_interval = None;
+    c
+}
+
+/// Waits for something another thread does; fails after 10 s (a hang, not a speed check).
+fn wait_until(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::yield_now();
+    }
+}
+
+/// A get that read the old disk copy must not leave it in memory over a set
+/// kept in memory meanwhile (read-only mode: the set cannot reach the disk).
+#[test]
+fn a_get_racing_a_memory_kept_set_does_not_leave_the_old_value_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::starting_now();
+    // The old value on disk, written by another handle: this cache has no copy in memory.
+    Cache::open(plain_config(dir.path(), &clock)).unwrap().set(b"k", b"old").unwrap();
+    let cache = Cache::open(plain_config(dir.path(), &clock)).unwrap();
+    cache.wait_ready();
+    cache.override_breaker(DiskPath::Write, BreakerState::ForcedOpen);
+    assert_eq!(cache.mode(), Mode::ReadOnly);
+    // The get's disk read stalls; the set happens while it does.
+    let faults = cache.faults();
+    faults.inject(ChaosOp::Read, ChaosError::Delay(Duration::from_millis(500)), Trigger::Once).unwrap();
+    let reader = {
+        let cache = cache.clone();
+        std::thread::spawn(move || cache.get(b"k").unwrap().map(|v| v.to_vec()))
+    };
+    wait_until("the get to reach the disk", || faults.injected() == 1);
+    assert_eq!(cache.set(b"k", b"new").unwrap(), sturdycache::Stored::Memory);
+    assert_eq!(reader.join().unwrap().as_deref(), Some(&b"old"[..]), "the get began before the set");
+    assert_eq!(cache.get(b"k").unwrap().as_deref(), Some(&b"new"[..]), "the set is not undone by the get");
+}
+
+/// A pop whose read of the entry is corrupted in flight (a sound file, a
+/// failing read) must not have the file put back: the key stays popped.
+#[test]
+fn a_pop_with_a_corrupted_read_does_not_come_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::starting_now();
+    let mut c = plain_config(dir.path(), &clock);
+    c.memory_limit = 0; // the pop reads the disk
+    let cache = Cache::open(c).unwrap();
+    cache.wait_ready();
+    cache.set(b"k", b"value").unwrap();
+    cache.faults().inject(ChaosOp::Read, ChaosError::Corruption, Trigger::Once).unwrap();
+    assert!(cache.pop(b"k").unwrap().is_none(), "the corrupted read is a miss");
+    assert_eq!(cache.faults().injected(), 1);
+    assert!(cache.get(b"k").unwrap().is_none(), "popped stays popped");
+    assert!(!cache.contains(b"k").unwrap());
+}
+
+/// A touch must not make a stale memory copy current again: here another
+/// handle (another process, as far as this one knows) replaced the value.
+#[test]
+fn a_touch_does_not_revive_a_stale_copy_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::starting_now();
+    let cache = Cache::open(plain_config(dir.path(), &clock)).unwrap();
+    let other = Cache::open(plain_config(dir.path(), &clock)).unwrap();
+    assert!(cache.is_coherent_across_processes());
+    cache.set(b"k", b"old").unwrap();
+    assert_eq!(cache.get(b"k").unwrap().as_deref(), Some(&b"old"[..])); // now in memory
+    other.set(b"k", b"new").unwrap();
+    assert!(cache.touch(b"k", Ttl::Never).unwrap());
+    assert_eq!(cache.get(b"k").unwrap().as_deref(), Some(&b"new"[..]));
+}
+
+/// Pop, touch and add while writes cannot reach the disk read the disk entry
+/// under the key's lock; an expired entry must not make them wait on that lock.
+#[test]
+fn degraded_pop_touch_and_add_of_an_expired_disk_entry_do_not_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::starting_now();
+    let mut c = plain_config(dir.path(), &clock);
+    c.memory_limit = 0; // only the disk holds the entries
+    let cache = Cache::open(c).unwrap();
+    cache.wait_ready();
+    for key in [&b"pop"[..], b"touch", b"add"] {
+        cache.set_with(key, b"v", SetOptions::ttl(Duration::from_secs(1))).unwrap();
+    }
+    clock.advance(Duration::from_secs(2));
+    cache.override_breaker(DiskPath::Write, BreakerState::ForcedOpen);
+    assert_eq!(cache.mode(), Mode::ReadOnly);
+    let (done, finished) = mpsc::channel();
+    let worker = cache.clone();
+    std::thread::spawn(move || {
+        let popped = worker.pop(b"pop").unwrap();
+        let touched = worker.touch(b"touch", Ttl::Never).unwrap();
+        let added = worker.add(b"add", b"w", SetOptions::default()).unwrap();
+        done.send((popped.is_none(), touched, added)).unwrap();
+    });
+    let (popped_none, touched, added) =
+        finished.recv_timeout(Duration::from_secs(10)).expect("pop, touch and add returned (no self-deadlock)");
+    assert!(popped_none && !touched && added, "expired entries are absent");
 }

@@ -162,16 +162,17 @@ impl Inner {
 
     /// Keeps a write in memory and queues it for replay.
     pub(super) fn keep_in_memory(&self, key: &[u8], hash: u128, pending: Pending) {
-        // Queue, then bump the generation, then update the hot tier: a get
-        // that read the generation before the bump may still promote the
-        // older disk copy, but that copy is stale on arrival; a get that read
-        // it after the bump finds the queued write in the overlay.
+        // Queue first, then update the hot tier: a get promoting the older
+        // disk copy meanwhile looks at the queue after its insert and drops
+        // that copy (see `read_entry`). No generation bump: in memory-only
+        // mode it would make the hot copies of other keys in the bucket stale,
+        // and a stale copy cannot be read again from disk there.
         let set = match &pending {
             Pending::Set { data, expires_ms } => Some((data.clone(), *expires_ms)),
             Pending::Delete => None,
         };
         let dropped = self.replay.push(key, hash, pending);
-        let generation = self.coherence.bump(hash);
+        let generation = self.coherence.generation(hash);
         match set {
             Some((data, expires_ms)) if self.hot.fits(data.len()) => {
                 self.hot.insert(hash as u64, data, expires_ms, generation);

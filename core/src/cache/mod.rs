@@ -618,7 +618,11 @@ impl Inner {
         Ok(match self.read_entry(key, hash, generation, promote)? {
             DiskEntry::Live { data, .. } => DiskRead::Live(hot::value_of(&data)),
             DiskEntry::Missing => DiskRead::Missing,
-            DiskEntry::Expired => DiskRead::Expired,
+            DiskEntry::Expired => {
+                // Here, not in `read_entry`: its other callers hold the key's lock.
+                self.remove_if_dead(key, hash);
+                DiskRead::Expired
+            }
         })
     }
 
@@ -656,12 +660,16 @@ impl Inner {
         }
         let header = decoded.header;
         if header.is_expired(now) {
-            self.remove_if_dead(key, hash);
-            return Ok(DiskEntry::Expired);
+            return Ok(DiskEntry::Expired); // removed by `read_disk`, which holds no lock
         }
         let data = hot::entry_buffer(decoded.key, decoded.tag, &decoded.value, header.value_type);
         if promote {
             self.hot.insert(hash as u64, data.clone(), header.expires_ms, generation);
+            // A write kept in memory since the overlay was asked (queued before
+            // its hot update, see `keep_in_memory`) supersedes this copy.
+            if self.replay.lookup(key, hash).is_some() {
+                self.hot.remove(hash as u64, key);
+            }
         }
         if self.index.touch(hash, now, bytes.len() as u64, header.expires_ms) {
             self.disk.mark_used(hash, now);
@@ -884,7 +892,7 @@ impl Inner {
         let _change = self.coherence.begin_change();
         let Some(claim) = self.disk.claim(hash)? else {
             return Ok(match self.hot.get(hash as u64, key, before, || now) {
-                Lookup::Hit(_) => self.hot.retime(hash as u64, key, expires, before),
+                Lookup::Hit(_) => self.hot.retime(hash as u64, key, expires, before, before),
                 _ => false,
             });
         };
@@ -914,7 +922,7 @@ impl Inner {
                 }
                 let generation = self.coherence.bump(hash);
                 if matches!(created, Ok(true)) && generation == before.wrapping_add(1) {
-                    self.hot.retime(hash as u64, key, expires, generation);
+                    self.hot.retime(hash as u64, key, expires, before, generation);
                     if let Some(item) = self.index.get(hash) {
                         self.index.record(hash, Item { expires, ..item });
                     }
@@ -974,6 +982,12 @@ impl Inner {
             None => None,
         };
         self.disk.discard(&claim);
+        // With fsync durability the entry's removal must survive a power cut too
+        // (the claim rename took its name away). The value is already taken, so a
+        // failure here is logged and counted, not turned into a failed pop.
+        if let Err(e) = self.disk.sync_folder(hash) {
+            log::warn!("popped entry's removal may not be durable: {e}");
+        }
         self.coherence.bump(hash);
         self.hot.remove(hash as u64, key);
         self.account_removed(hash, bytes.map(|b| b.len() as u64));
