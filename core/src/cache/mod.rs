@@ -518,6 +518,16 @@ fn check_or_write_version(fs: &dyn crate::fs::FileSystem, dir: &Path) -> Result<
     })
 }
 
+/// Waits `every`, or less if the cache is dropped meanwhile; returns whether
+/// it was (the background threads' shared pacing).
+fn stopped_after(stop: &(Mutex<bool>, Condvar), every: Duration) -> bool {
+    let mut stopped = stop.0.lock();
+    if !*stopped {
+        stop.1.wait_for(&mut stopped, every);
+    }
+    *stopped
+}
+
 fn spawn_background(inner: Weak<Inner>, stop: Arc<(Mutex<bool>, Condvar)>, every: Option<Duration>) -> Result<()> {
     std::thread::Builder::new()
         .name("sturdycache-sweep".into())
@@ -534,17 +544,7 @@ fn spawn_background(inner: Weak<Inner>, stop: Arc<(Mutex<bool>, Condvar)>, every
                 return;
             }
             let Some(every) = every else { return };
-            loop {
-                {
-                    let mut stopped = stop.0.lock();
-                    if *stopped {
-                        return;
-                    }
-                    stop.1.wait_for(&mut stopped, every);
-                    if *stopped {
-                        return;
-                    }
-                }
+            while !stopped_after(&stop, every) {
                 let Some(i) = inner.upgrade() else { return };
                 if let Err(e) = i.sweep() {
                     log::warn!("sweep of {} failed: {e}", i.config.directory.display());

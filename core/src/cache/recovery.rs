@@ -261,17 +261,7 @@ pub(super) fn spawn_watchdog(
     std::thread::Builder::new()
         .name("sturdycache-watchdog".into())
         .spawn(move || {
-            loop {
-                {
-                    let mut stopped = stop.0.lock();
-                    if *stopped {
-                        return;
-                    }
-                    stop.1.wait_for(&mut stopped, every);
-                    if *stopped {
-                        return;
-                    }
-                }
+            while !super::stopped_after(&stop, every) {
                 let Some(i) = inner.upgrade() else { return };
                 i.check_stalls();
             }
