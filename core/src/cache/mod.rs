@@ -620,7 +620,10 @@ impl Inner {
             DiskEntry::Missing => DiskRead::Missing,
             DiskEntry::Expired => {
                 // Here, not in `read_entry`: its other callers hold the key's lock.
-                self.remove_if_dead(key, hash);
+                // Only with the write path open: a degraded cache makes no disk writes.
+                if self.config.fail_on_disk_error || self.guard.mode() == Mode::Normal {
+                    self.remove_if_dead(key, hash);
+                }
                 DiskRead::Expired
             }
         })
@@ -678,7 +681,8 @@ impl Inner {
     }
 
     /// Quarantines the corrupt file at `path` (`file_len` bytes) holding `hash`'s entry.
-    fn quarantine(&self, path: &Path, hash: u128, reason: &Corruption, file_len: u64) {
+    /// Returns whether the file was moved (and its bytes accounted).
+    fn quarantine(&self, path: &Path, hash: u128, reason: &Corruption, file_len: u64) -> bool {
         Counters::inc(&self.counters.corruptions);
         let _change = self.coherence.begin_change();
         let incident = self.guard.incident();
@@ -686,7 +690,9 @@ impl Inner {
             Counters::inc(&self.counters.quarantined);
             self.account_removed(hash, Some(file_len));
             self.events.emit(Event::Quarantined { path: moved, reason: reason.as_str(), incident });
+            return true;
         }
+        false
     }
 
     /// After `hash`'s file left the data folder: forget it in the index and
@@ -964,6 +970,7 @@ impl Inner {
                 return Err(e);
             }
         };
+        let mut quarantined = false;
         let found = match bytes.as_deref().map(format::decode) {
             Some(Ok(d)) if d.key != key => {
                 self.disk.unclaim(hash, &claim);
@@ -972,7 +979,7 @@ impl Inner {
             Some(Ok(d)) if d.header.is_expired(now) => None,
             Some(Ok(d)) => Some(Value::from_slice(&d.value, d.header.value_type)),
             Some(Err(DecodeError::Corrupt(reason))) => {
-                self.quarantine(&claim, hash, &reason, bytes.as_ref().map_or(0, |b| b.len() as u64));
+                quarantined = self.quarantine(&claim, hash, &reason, bytes.as_ref().map_or(0, |b| b.len() as u64));
                 None
             }
             Some(Err(DecodeError::NewerVersion(_))) => {
@@ -990,7 +997,9 @@ impl Inner {
         }
         self.coherence.bump(hash);
         self.hot.remove(hash as u64, key);
-        self.account_removed(hash, bytes.map(|b| b.len() as u64));
+        if !quarantined {
+            self.account_removed(hash, bytes.map(|b| b.len() as u64)); // a quarantine accounted it already
+        }
         if found.is_some() {
             Counters::inc(&self.counters.deletes);
         }
