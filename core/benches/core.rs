@@ -41,6 +41,9 @@ use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
+
+mod common;
+use common::{RunMode, env_usize, scratch_root};
 use sturdycache::clock::ManualClock;
 use sturdycache::format::{self, Compression, EncodeInput};
 use sturdycache::{Cache, Config, Durability, ENTRY_OVERHEAD};
@@ -100,10 +103,7 @@ fn malloc_in_use() -> Option<isize> {
 // Settings.
 
 struct Knobs {
-    /// Test mode (`cargo test --benches`): run everything once, tiny.
-    smoke: bool,
-    quick: bool,
-    only: Vec<String>,
+    run: RunMode,
     hot_keys: usize,
     warm_keys: usize,
     set_keys: usize,
@@ -111,36 +111,20 @@ struct Knobs {
     open_runs: usize,
 }
 
-fn env_usize(name: &str) -> Option<usize> {
-    let v = std::env::var(name).ok()?;
-    match v.trim().parse() {
-        Ok(n) => Some(n),
-        Err(_) => panic!("{name}={v:?} is not a number"),
+impl std::ops::Deref for Knobs {
+    type Target = RunMode;
+    fn deref(&self) -> &RunMode {
+        &self.run
     }
 }
 
 impl Knobs {
     fn from_env() -> Knobs {
-        let args: Vec<String> = std::env::args().skip(1).collect();
-        // Criterion's own rule: without `--bench` (as under `cargo test --benches`), or
-        // with `--test`, every benchmark runs once as a test.
-        let smoke = args.iter().any(|a| a == "--test") || !args.iter().any(|a| a == "--bench");
-        let quick = smoke || std::env::var("STURDY_BENCH_QUICK").is_ok_and(|v| v != "0" && !v.is_empty());
-        let mut only: Vec<String> = std::env::var("STURDY_BENCH_ONLY")
-            .unwrap_or_default()
-            .split(',')
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect();
-        // A criterion filter (the first free argument) selects parts too.
-        if let Some(filter) = args.iter().find(|a| !a.starts_with('-')) {
-            only.push(filter.clone());
-        }
+        let run = RunMode::from_env();
+        let (smoke, quick) = (run.smoke, run.quick);
         let scale = |full: usize, small: usize| if smoke { small } else { full };
         Knobs {
-            smoke,
-            quick,
-            only,
+            run,
             hot_keys: env_usize("STURDY_BENCH_HOT_KEYS").unwrap_or(scale(10_000, 200)),
             warm_keys: scale(1000, 50),
             set_keys: scale(1000, 50),
@@ -148,47 +132,6 @@ impl Knobs {
             open_runs: env_usize("STURDY_BENCH_OPEN_RUNS").unwrap_or(if quick { 2 } else { 5 }).max(1),
         }
     }
-
-    fn wants(&self, part: &str) -> bool {
-        self.only.is_empty() || self.only.iter().any(|o| part.contains(o.as_str()) || o.contains(part))
-    }
-
-    /// Rounds and calls per round of an interleaved pass, from the full-run figures.
-    fn ab(&self, rounds: usize, iters: u64) -> (usize, u64) {
-        if self.smoke {
-            (1, 1)
-        } else if self.quick {
-            ((rounds / 3) | 1, (iters / 2).max(1))
-        } else {
-            (rounds, iters)
-        }
-    }
-
-    fn criterion(&self) -> Criterion {
-        let (warm, measure, samples) = if self.quick {
-            (Duration::from_millis(200), Duration::from_millis(600), 10)
-        } else {
-            (Duration::from_secs(1), Duration::from_secs(3), 30)
-        };
-        Criterion::default()
-            .warm_up_time(warm)
-            .measurement_time(measure)
-            .sample_size(samples)
-            .nresamples(10_000)
-            .configure_from_args()
-    }
-}
-
-/// `STURDY_BENCH_DIR`, or `<target>/sturdy-bench` (the bench binary lives in
-/// `<target>/release/deps/`).
-fn scratch_root() -> PathBuf {
-    let root = std::env::var_os("STURDY_BENCH_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        let exe = std::env::current_exe().expect("path of the bench binary");
-        let target = exe.ancestors().nth(3).map(Path::to_path_buf).unwrap_or_else(std::env::temp_dir);
-        target.join("sturdy-bench")
-    });
-    std::fs::create_dir_all(&root).expect("create the bench scratch folder");
-    root
 }
 
 fn config(dir: &Path, memory_limit: u64) -> Config {

@@ -35,11 +35,14 @@
 //! - `STURDY_BENCH_TRIALS=N`: trials of `first_call_after_failure` (default 200).
 
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
+
+mod common;
+use common::{RunMode, env_usize, scratch_root};
 use sturdycache::breaker::BreakerState;
 use sturdycache::chaos::{ChaosError, ChaosOp};
 use sturdycache::fs::Trigger;
@@ -53,76 +56,29 @@ const MEMORY_ONLY_READ_FACTOR: f64 = 1.5;
 const WRITE_BEHIND_FACTOR: f64 = 2.0;
 
 struct Knobs {
-    /// Test mode (`cargo test --benches`): everything once, tiny.
-    smoke: bool,
-    quick: bool,
-    only: Vec<String>,
+    run: RunMode,
     trials: usize,
+}
+
+impl std::ops::Deref for Knobs {
+    type Target = RunMode;
+    fn deref(&self) -> &RunMode {
+        &self.run
+    }
 }
 
 impl Knobs {
     fn from_env() -> Knobs {
-        let args: Vec<String> = std::env::args().skip(1).collect();
-        // Criterion's rule: without `--bench`, or with `--test`, every benchmark runs once.
-        let smoke = args.iter().any(|a| a == "--test") || !args.iter().any(|a| a == "--bench");
-        let quick = smoke || std::env::var("STURDY_BENCH_QUICK").is_ok_and(|v| v != "0" && !v.is_empty());
-        let mut only: Vec<String> = std::env::var("STURDY_BENCH_ONLY")
-            .unwrap_or_default()
-            .split(',')
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect();
-        only.extend(args.iter().find(|a| !a.starts_with('-')).cloned());
-        let trials = match std::env::var("STURDY_BENCH_TRIALS") {
-            Ok(v) => v.trim().parse().unwrap_or_else(|_| panic!("STURDY_BENCH_TRIALS={v:?} is not a number")),
-            Err(_) if smoke => 4,
-            Err(_) => 200,
-        };
-        Knobs { smoke, quick, only, trials: trials.max(2) }
-    }
-
-    fn wants(&self, part: &str) -> bool {
-        self.only.is_empty() || self.only.iter().any(|o| part.contains(o.as_str()) || o.contains(part))
+        let run = RunMode::from_env();
+        let smoke = run.smoke;
+        let trials = env_usize("STURDY_BENCH_TRIALS").unwrap_or(if smoke { 4 } else { 200 });
+        Knobs { run, trials: trials.max(2) }
     }
 
     /// Keys of the get and set loops.
     fn keys(&self) -> usize {
         if self.smoke { 50 } else { 1000 }
     }
-
-    /// Rounds and calls per round of an A/B pass, from the full-run figures.
-    fn ab(&self, rounds: usize, iters: u64) -> (usize, u64) {
-        if self.smoke {
-            (1, 1)
-        } else if self.quick {
-            ((rounds / 3) | 1, (iters / 2).max(1))
-        } else {
-            (rounds, iters)
-        }
-    }
-
-    fn criterion(&self) -> Criterion {
-        let (warm, measure, samples) = if self.quick {
-            (Duration::from_millis(200), Duration::from_millis(600), 10)
-        } else {
-            (Duration::from_secs(1), Duration::from_secs(3), 30)
-        };
-        Criterion::default()
-            .warm_up_time(warm)
-            .measurement_time(measure)
-            .sample_size(samples)
-            .nresamples(10_000)
-            .configure_from_args()
-    }
-}
-
-fn scratch_root() -> PathBuf {
-    let root = std::env::var_os("STURDY_BENCH_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        let exe = std::env::current_exe().expect("path of the bench binary");
-        exe.ancestors().nth(3).map(Path::to_path_buf).unwrap_or_else(std::env::temp_dir).join("sturdy-bench")
-    });
-    std::fs::create_dir_all(&root).expect("create the bench scratch folder");
-    root
 }
 
 fn config(dir: &Path, memory_limit: u64) -> Config {
