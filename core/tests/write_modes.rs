@@ -100,3 +100,70 @@ fn a_stalled_disk_call_trips_the_breaker_so_later_calls_skip_the_disk() {
     assert_eq!(cache.get(b"fast").unwrap().as_deref(), Some(&b"w"[..]));
     stalled.join().unwrap();
 }
+
+/// Write-behind under concurrency: each thread owns its keys and must always
+/// read back exactly its own last write (or nothing after its delete), while
+/// the background drain and a flushing thread persist the queue underneath.
+#[test]
+fn write_behind_readers_always_see_their_last_write_while_the_queue_drains() {
+    const THREADS: u32 = 8;
+    const KEYS: u32 = 4;
+    const OPS: u32 = 400;
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path(), faulty());
+    c.write_mode = WriteMode::WriteBehind;
+    c.memory_limit = 16 << 10; // small: entries fall out of the hot tier onto the queue and disk
+    let cache = Cache::open(c).unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flusher = {
+        let (cache, stop) = (cache.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                cache.flush();
+                std::thread::yield_now();
+            }
+        })
+    };
+    let workers: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let cache = cache.clone();
+            std::thread::spawn(move || {
+                let mut rng = fastrand::Rng::with_seed(u64::from(t) + 7);
+                let mut last: Vec<Option<Vec<u8>>> = vec![None; KEYS as usize];
+                for n in 0..OPS {
+                    let k = rng.u32(0..KEYS);
+                    let key = format!("t{t}-k{k}");
+                    match rng.u32(0..10) {
+                        0 => {
+                            cache.delete(key.as_bytes()).unwrap();
+                            last[k as usize] = None;
+                        }
+                        1..=4 => {
+                            let value = format!("{key}-v{n}-{}", "x".repeat(rng.usize(0..600))).into_bytes();
+                            cache.set(key.as_bytes(), &value).unwrap();
+                            last[k as usize] = Some(value);
+                        }
+                        _ => {
+                            let got = cache.get(key.as_bytes()).unwrap().map(|v| v.to_vec());
+                            assert_eq!(got, last[k as usize], "{key}: a read must return the owner's last write");
+                        }
+                    }
+                }
+                last
+            })
+        })
+        .collect();
+    let finals: Vec<_> = workers.into_iter().map(|w| w.join().expect("no worker panicked")).collect();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    flusher.join().unwrap();
+    assert!(cache.flush(), "everything reaches the disk in the end");
+    let mut cold = Config::new(dir.path());
+    cold.memory_limit = 0;
+    let cold = Cache::open(cold).unwrap();
+    for (t, last) in finals.iter().enumerate() {
+        for (k, want) in last.iter().enumerate() {
+            let got = cold.get(format!("t{t}-k{k}").as_bytes()).unwrap().map(|v| v.to_vec());
+            assert_eq!(&got, want, "t{t}-k{k} on disk after the final flush");
+        }
+    }
+}
