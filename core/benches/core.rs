@@ -43,7 +43,7 @@ use std::time::{Duration, Instant};
 use criterion::Criterion;
 
 mod common;
-use common::{RunMode, env_usize, scratch_root};
+use common::{RunMode, cycling, env_usize, scratch_root};
 use sturdycache::clock::ManualClock;
 use sturdycache::format::{self, Compression, EncodeInput};
 use sturdycache::{Cache, Config, Durability, ENTRY_OVERHEAD};
@@ -277,24 +277,12 @@ fn hot_get(c: &mut Criterion, means: &mut Means, knobs: &Knobs, root: &Path) -> 
     assert_eq!(before.hot_entries, n as u64, "every key is in the hot tier");
     let order = order(n, 2);
 
-    let mut i = 0;
-    let ours = |iters: u64| {
-        let start = Instant::now();
-        for _ in 0..iters {
-            i = if i + 1 == n { 0 } else { i + 1 };
-            black_box(cache.get(black_box(&keys[order[i]])).ok().flatten());
-        }
-        start.elapsed()
-    };
-    let mut j = 0;
-    let peer = |iters: u64| {
-        let start = Instant::now();
-        for _ in 0..iters {
-            j = if j + 1 == n { 0 } else { j + 1 };
-            black_box(moka.get(black_box(&keys[order[j]][..])));
-        }
-        start.elapsed()
-    };
+    let ours = cycling(&order, |k| {
+        black_box(cache.get(black_box(&keys[k])).ok().flatten());
+    });
+    let peer = cycling(&order, |k| {
+        black_box(moka.get(black_box(&keys[k][..])));
+    });
     let row = compare(c, means, knobs, "hot_get_1KiB", "moka", 1.0, (21, 100_000), ours, peer);
     let after = cache.metrics();
     assert_eq!(after.hot_misses, before.hot_misses, "every measured get was a hot hit");
@@ -320,24 +308,12 @@ fn warm_get(c: &mut Criterion, means: &mut Means, knobs: &Knobs, root: &Path) ->
     let before = cache.metrics();
     let order = order(n, 4);
 
-    let mut i = 0;
-    let ours = |iters: u64| {
-        let start = Instant::now();
-        for _ in 0..iters {
-            i = if i + 1 == n { 0 } else { i + 1 };
-            black_box(cache.get(black_box(&keys[order[i]])).ok().flatten());
-        }
-        start.elapsed()
-    };
-    let mut j = 0;
-    let peer = |iters: u64| {
-        let start = Instant::now();
-        for _ in 0..iters {
-            j = if j + 1 == n { 0 } else { j + 1 };
-            black_box(std::fs::read(black_box(&paths[order[j]])).ok());
-        }
-        start.elapsed()
-    };
+    let ours = cycling(&order, |k| {
+        black_box(cache.get(black_box(&keys[k])).ok().flatten());
+    });
+    let peer = cycling(&order, |k| {
+        black_box(std::fs::read(black_box(&paths[k])).ok());
+    });
     let row = compare(c, means, knobs, "warm_get_1KiB", "std_fs_read", 1.5, (31, 2_000), ours, peer);
     let after = cache.metrics();
     assert_eq!(after.hot_hits, before.hot_hits, "no measured get was served from memory");
@@ -380,32 +356,21 @@ fn set(c: &mut Criterion, means: &mut Means, knobs: &Knobs, root: &Path) -> Row 
         assert_eq!(ours.len(), std::fs::metadata(t).expect("peer file").len() as usize, "same bytes on disk");
     }
 
-    let mut i = 0;
-    let ours = |iters: u64| {
-        let start = Instant::now();
-        for _ in 0..iters {
-            i = if i + 1 == n { 0 } else { i + 1 };
-            cache.set(black_box(&keys[i]), black_box(&value)).expect("set");
-        }
-        start.elapsed()
-    };
+    let in_turn: Vec<usize> = (0..n).collect();
+    let ours = cycling(&in_turn, |k| {
+        cache.set(black_box(&keys[k]), black_box(&value)).expect("set");
+    });
     let pid = std::process::id();
-    let mut j = 0;
     let mut seq = 0u64;
-    let peer = |iters: u64| {
-        let start = Instant::now();
-        for _ in 0..iters {
-            j = if j + 1 == n { 0 } else { j + 1 };
-            seq += 1;
-            let target = &targets[j];
-            let tmp = target.with_file_name(format!(".tmp-{pid}-{seq}"));
-            let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp).expect("create temp");
-            f.write_all(black_box(&encoded[j])).expect("write");
-            drop(f);
-            std::fs::rename(&tmp, target).expect("rename");
-        }
-        start.elapsed()
-    };
+    let peer = cycling(&in_turn, |k| {
+        seq += 1;
+        let target = &targets[k];
+        let tmp = target.with_file_name(format!(".tmp-{pid}-{seq}"));
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp).expect("create temp");
+        f.write_all(black_box(&encoded[k])).expect("write");
+        drop(f);
+        std::fs::rename(&tmp, target).expect("rename");
+    });
     compare(c, means, knobs, "set_1KiB_durability_none", "std_fs_write_rename", 1.3, (61, 40), ours, peer)
 }
 

@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 use criterion::Criterion;
 
 mod common;
-use common::{RunMode, env_usize, scratch_root};
+use common::{RunMode, cycling, env_usize, scratch_root};
 use sturdycache::breaker::BreakerState;
 use sturdycache::chaos::{ChaosError, ChaosOp};
 use sturdycache::fs::Trigger;
@@ -102,16 +102,6 @@ fn keys(n: usize, prefix: char) -> Vec<Vec<u8>> {
 fn value_1k(seed: u64) -> Vec<u8> {
     let mut rng = fastrand::Rng::with_seed(seed);
     (0..1024).map(|_| rng.u8(..)).collect()
-}
-
-/// `iters` calls of `call(i)`, `i` cycling over `0..n` from where the last run stopped.
-fn timed_loop(next: &mut usize, n: usize, iters: u64, mut call: impl FnMut(usize)) -> Duration {
-    let start = Instant::now();
-    for _ in 0..iters {
-        *next = if *next + 1 >= n { 0 } else { *next + 1 };
-        call(*next);
-    }
-    start.elapsed()
 }
 
 type Bench<'a> = Box<dyn FnMut(u64) -> Duration + 'a>;
@@ -194,12 +184,12 @@ fn guard_overhead(c: &mut Criterion, knobs: &Knobs, root: &Path) -> Vec<Row> {
         fastrand::Rng::with_seed(2).shuffle(&mut o);
         o
     };
-    let (mut i, mut j, mut k, mut l) = (0, 0, 0, 0);
+    let in_turn: Vec<usize> = (0..n).collect();
     let mut fns: Vec<(&str, Bench)> = vec![
-        ("guarded", Box::new(|iters| timed_loop(&mut i, n, iters, |x| drop(black_box(guarded.get(&keys[order[x]])))))),
-        ("unguarded", Box::new(|iters| timed_loop(&mut j, n, iters, |x| drop(black_box(bare.get(&keys[order[x]])))))),
-        ("guarded_miss", Box::new(|iters| timed_loop(&mut k, n, iters, |x| drop(black_box(guarded.get(&absent[x])))))),
-        ("unguarded_miss", Box::new(|iters| timed_loop(&mut l, n, iters, |x| drop(black_box(bare.get(&absent[x])))))),
+        ("guarded", Box::new(cycling(&in_turn, |x| drop(black_box(guarded.get(&keys[order[x]])))))),
+        ("unguarded", Box::new(cycling(&in_turn, |x| drop(black_box(bare.get(&keys[order[x]])))))),
+        ("guarded_miss", Box::new(cycling(&in_turn, |x| drop(black_box(guarded.get(&absent[x])))))),
+        ("unguarded_miss", Box::new(cycling(&in_turn, |x| drop(black_box(bare.get(&absent[x])))))),
     ];
     let per = group(c, knobs, "guard_warm_get_1KiB", (41, 2_000), &mut fns);
     drop(fns);
@@ -322,18 +312,12 @@ fn memory_only(c: &mut Criterion, knobs: &Knobs, root: &Path) -> Vec<Row> {
     // A tripwire: any disk call of the memory-only cache would fire this fault.
     degraded.faults().inject(ChaosOp::All, ChaosError::Eio, Trigger::Always).expect("inject");
     let before = (normal.metrics(), degraded.metrics());
-    let (mut a, mut b, mut d, mut e) = (0, 0, 0, 0);
+    let in_turn: Vec<usize> = (0..n).collect();
     let mut fns: Vec<(&str, Bench)> = vec![
-        ("hot_get_normal", Box::new(|it| timed_loop(&mut a, n, it, |x| drop(black_box(normal.get(&hot_keys[x])))))),
-        (
-            "hot_get_memory_only",
-            Box::new(|it| timed_loop(&mut b, n, it, |x| drop(black_box(degraded.get(&hot_keys[x]))))),
-        ),
-        ("miss_memory_only", Box::new(|it| timed_loop(&mut d, n, it, |x| drop(black_box(degraded.get(&absent[x])))))),
-        (
-            "set_memory_only",
-            Box::new(|it| timed_loop(&mut e, n, it, |x| drop(black_box(degraded.set(&set_keys[x], &value))))),
-        ),
+        ("hot_get_normal", Box::new(cycling(&in_turn, |x| drop(black_box(normal.get(&hot_keys[x])))))),
+        ("hot_get_memory_only", Box::new(cycling(&in_turn, |x| drop(black_box(degraded.get(&hot_keys[x])))))),
+        ("miss_memory_only", Box::new(cycling(&in_turn, |x| drop(black_box(degraded.get(&absent[x])))))),
+        ("set_memory_only", Box::new(cycling(&in_turn, |x| drop(black_box(degraded.set(&set_keys[x], &value)))))),
     ];
     let per = group(c, knobs, "memory_only_1KiB", (31, 20_000), &mut fns);
     drop(fns);
@@ -382,28 +366,21 @@ fn write_behind(c: &mut Criterion, knobs: &Knobs, root: &Path) -> Vec<Row> {
         assert_eq!(mo.set(k, &value).expect("set"), Stored::Memory);
         moka.insert(k.clone(), Arc::from(&value[..]));
     }
-    let (mut a, mut b, mut d) = (0, 0, 0);
+    let in_turn: Vec<usize> = (0..n).collect();
     let mut fns: Vec<(&str, Bench)> = vec![
         (
             "write_behind",
-            Box::new(|it| {
-                timed_loop(&mut a, n, it, |x| {
-                    let stored = wb.set(black_box(&set_keys[x]), black_box(&value));
-                    debug_assert_eq!(stored.ok(), Some(Stored::Memory));
-                })
-            }),
+            Box::new(cycling(&in_turn, |x| {
+                let stored = wb.set(black_box(&set_keys[x]), black_box(&value));
+                debug_assert_eq!(stored.ok(), Some(Stored::Memory));
+            })),
         ),
-        (
-            "memory_only_set",
-            Box::new(|it| timed_loop(&mut b, n, it, |x| drop(black_box(mo.set(&set_keys[x], black_box(&value)))))),
-        ),
+        ("memory_only_set", Box::new(cycling(&in_turn, |x| drop(black_box(mo.set(&set_keys[x], black_box(&value))))))),
         (
             "moka_insert",
-            Box::new(|it| {
-                timed_loop(&mut d, n, it, |x| {
-                    moka.insert(black_box(&set_keys[x]).clone(), Arc::from(black_box(&value[..])))
-                })
-            }),
+            Box::new(cycling(&in_turn, |x| {
+                moka.insert(black_box(&set_keys[x]).clone(), Arc::from(black_box(&value[..])));
+            })),
         ),
     ];
     let per = group(c, knobs, "write_behind_set_1KiB", (31, 20_000), &mut fns);

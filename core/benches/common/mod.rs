@@ -65,6 +65,21 @@ impl RunMode {
     }
 }
 
+/// A timed loop for criterion's `iter_custom`: each call runs `iters`
+/// iterations, handing `call` the next index of `order` (cycling), and returns
+/// the elapsed time.
+pub fn cycling<'a>(order: &'a [usize], mut call: impl FnMut(usize) + 'a) -> impl FnMut(u64) -> Duration + 'a {
+    let mut i = 0;
+    move |iters| {
+        let start = std::time::Instant::now();
+        for _ in 0..iters {
+            i = if i + 1 == order.len() { 0 } else { i + 1 };
+            call(order[i]);
+        }
+        start.elapsed()
+    }
+}
+
 /// A whole-number environment setting, if set.
 pub fn env_usize(name: &str) -> Option<usize> {
     let v = std::env::var(name).ok()?;

@@ -298,15 +298,15 @@ impl Inner {
         }
         let found = self.read_disk(key, hash, generation, promote)?;
         self.record_latency(op, Tier::Disk, start);
-        if expired || matches!(found, DiskRead::Expired) {
+        if expired || matches!(found, DiskEntry::Expired) {
             Counters::inc(&self.counters.expirations);
         }
         match found {
-            DiskRead::Live(v) => {
+            DiskEntry::Live { data } => {
                 Counters::inc(&self.counters.disk_hits);
-                Ok(Some(v))
+                Ok(Some(hot::value_of(&data)))
             }
-            DiskRead::Missing | DiskRead::Expired => {
+            DiskEntry::Missing | DiskEntry::Expired => {
                 Counters::inc(&self.counters.disk_misses);
                 Ok(None)
             }

@@ -189,13 +189,6 @@ enum DiskEntry {
     Expired,
 }
 
-enum DiskRead {
-    Live(Value),
-    Missing,
-    /// Expired (and removed); counted once by the caller.
-    Expired,
-}
-
 impl Cache {
     /// Opens (creating if needed) the cache in `config.directory`.
     ///
@@ -614,19 +607,17 @@ impl Inner {
 
     /// Reads and verifies `hash`'s file. `generation` must have been read
     /// before the file, so a concurrent writer makes the promoted copy stale.
-    fn read_disk(&self, key: &[u8], hash: u128, generation: u32, promote: bool) -> Result<DiskRead> {
-        Ok(match self.read_entry(key, hash, generation, promote)? {
-            DiskEntry::Live { data, .. } => DiskRead::Live(hot::value_of(&data)),
-            DiskEntry::Missing => DiskRead::Missing,
-            DiskEntry::Expired => {
-                // Here, not in `read_entry`: its other callers hold the key's lock.
-                // Only with the write path open: a degraded cache makes no disk writes.
-                if self.config.fail_on_disk_error || self.guard.mode() == Mode::Normal {
-                    self.remove_if_dead(key, hash);
-                }
-                DiskRead::Expired
-            }
-        })
+    /// [`Inner::read_entry`] for a caller holding no key lock: an expired entry
+    /// is also removed (expired is counted once by the caller).
+    fn read_disk(&self, key: &[u8], hash: u128, generation: u32, promote: bool) -> Result<DiskEntry> {
+        let entry = self.read_entry(key, hash, generation, promote)?;
+        // Here, not in `read_entry`: its other callers hold the key's lock.
+        // Only with the write path open: a degraded cache makes no disk writes.
+        if matches!(entry, DiskEntry::Expired) && (self.config.fail_on_disk_error || self.guard.mode() == Mode::Normal)
+        {
+            self.remove_if_dead(key, hash);
+        }
+        Ok(entry)
     }
 
     /// Reads, verifies and decodes `hash`'s entry once (through the guard):
