@@ -338,8 +338,15 @@ fn set(c: &mut Criterion, means: &mut Means, knobs: &Knobs, root: &Path) -> Row 
     let encoded: Vec<Vec<u8>> = keys
         .iter()
         .map(|k| {
-            let input =
-                EncodeInput { key: k, tag: b"", value: &value, value_type: 0, created_ms: now_ms, expires_ms: 0 };
+            let input = EncodeInput {
+                key: k,
+                tag: b"",
+                value: &value,
+                value_type: 0,
+                created_ms: now_ms,
+                expires_ms: 0,
+                mac_key: None,
+            };
             format::encode(&input, compression)
         })
         .collect();

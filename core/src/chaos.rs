@@ -71,10 +71,10 @@ impl Faults {
     /// Arms a fault; returns its id for [`Faults::remove`]. Corruption applies
     /// to reads only, so it needs `ChaosOp::Read` or `ChaosOp::All`.
     pub fn inject(&self, op: ChaosOp, error: ChaosError, trigger: Trigger) -> Result<RuleId> {
-        if let Trigger::Probability(p) = trigger {
-            if !(0.0..=1.0).contains(&p) {
-                return Err(Error::InvalidConfig(format!("fault probability must be in 0..=1, got {p}")));
-            }
+        if let Trigger::Probability(p) = trigger
+            && !(0.0..=1.0).contains(&p)
+        {
+            return Err(Error::InvalidConfig(format!("fault probability must be in 0..=1, got {p}")));
         }
         let errno = |e| Fault::Errno(e);
         let (ops, fault) = match error {

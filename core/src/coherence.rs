@@ -113,7 +113,7 @@ impl Coherence {
 
     /// A 4-aligned u32 of the shared map (header fields and buckets alike).
     fn map_u32(map: &memmap2::MmapMut, off: usize) -> &AtomicU32 {
-        assert!(off % 4 == 0 && off + 4 <= map.len(), "offset inside the map");
+        assert!(off.is_multiple_of(4) && off + 4 <= map.len(), "offset inside the map");
         // SAFETY: the map is page-aligned and at least MAP_LEN long, `off` is
         // 4-aligned and in bounds (checked above), and every access to the shared
         // bytes, in this and in other processes, is atomic.
@@ -130,7 +130,7 @@ impl Coherence {
     fn header_u64(&self, off: usize) -> &AtomicU64 {
         match &self.backing {
             Backing::Shared(map) => {
-                assert!(off % 8 == 0 && off + 8 <= HEADER_LEN, "offset inside the header");
+                assert!(off.is_multiple_of(8) && off + 8 <= HEADER_LEN, "offset inside the header");
                 // SAFETY: as in `map_u32`; `off` is 8-aligned and inside the header.
                 unsafe { &*(map.as_ptr().add(off) as *const AtomicU64) }
             }

@@ -99,6 +99,12 @@ pub struct Config {
     /// Surface disk errors to callers as `Err` instead of degrading (no
     /// breakers, no replay): for tests of the engine itself. Default false.
     pub fail_on_disk_error: bool,
+    /// A secret that authenticates every entry (a keyed BLAKE3 MAC): entries
+    /// written carry a MAC, and an entry read without a valid one is quarantined
+    /// and reported as a miss, so bytes someone else wrote never reach a
+    /// deserializer. Every process sharing the directory must use the same
+    /// secret. Default none.
+    pub secret_key: Option<Vec<u8>>,
     /// The file-system seam. Default: the real file system.
     pub fs: Arc<dyn FileSystem>,
     /// The clock seam. Default: the system clock.
@@ -131,8 +137,48 @@ impl std::fmt::Debug for Config {
             .field("io_timeout", &self.io_timeout)
             .field("write_mode", &self.write_mode)
             .field("fail_on_disk_error", &self.fail_on_disk_error)
+            .field("secret_key", &self.secret_key.as_ref().map(|_| "<set>"))
             .finish_non_exhaustive()
     }
+}
+
+/// Parses a size such as `"512MiB"`, `"1 GB"`, `"64k"` or `"4096"` into bytes,
+/// so that every binding reads size settings the same way.
+///
+/// Units are case-insensitive: `B`; decimal `kB`, `MB`, `GB`, `TB` (powers of
+/// 1000); binary `KiB`, `MiB`, `GiB`, `TiB` and the short `K`, `M`, `G`, `T`
+/// (powers of 1024, as in most caches' settings). A fraction is allowed
+/// (`"1.5GiB"`); the result is rounded down to whole bytes.
+pub fn parse_size(text: &str) -> Result<u64> {
+    let bad =
+        || Error::InvalidConfig(format!("{text:?} is not a size (examples: 4096, \"64KiB\", \"512MiB\", \"1GB\")"));
+    let trimmed = text.trim();
+    let split = trimmed.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "t" | "tib" => 1 << 40,
+        _ => return Err(bad()),
+    };
+    if number.is_empty() {
+        return Err(bad());
+    }
+    if let Ok(whole) = number.parse::<u64>() {
+        return whole.checked_mul(multiplier).ok_or_else(bad);
+    }
+    let fraction: f64 = number.parse().map_err(|_| bad())?;
+    let bytes = fraction * multiplier as f64;
+    if !bytes.is_finite() || bytes >= u64::MAX as f64 {
+        return Err(bad());
+    }
+    Ok(bytes as u64)
 }
 
 /// Default hot budget.
@@ -171,6 +217,7 @@ impl Config {
             io_timeout: Some(Duration::from_secs(5)),
             write_mode: WriteMode::WriteThrough,
             fail_on_disk_error: false,
+            secret_key: None,
             fs: Arc::new(StdFs),
             clock: Arc::new(SystemClock),
         }
@@ -214,6 +261,9 @@ impl Config {
         }
         if self.max_replay_entries == 0 || self.drain_batch_size == 0 {
             return bad("max_replay_entries and drain_batch_size must be greater than zero".into());
+        }
+        if self.secret_key.as_ref().is_some_and(|k| k.is_empty()) {
+            return bad("secret_key must not be empty (or unset)".into());
         }
         self.breaker.validate().map_err(|e| Error::InvalidConfig(format!("breaker: {e}")))?;
         Ok(())

@@ -65,6 +65,8 @@ pub struct DiskTier {
     durability: Durability,
     pid: u32,
     counters: Arc<Counters>,
+    /// The key every entry must be authenticated with (`Config::secret_key`).
+    mac_key: Option<format::MacKey>,
 }
 
 fn hex_hash(hash: u128) -> String {
@@ -77,8 +79,15 @@ fn is_not_found(e: &io::Error) -> bool {
 
 impl DiskTier {
     /// The tier rooted at `dir`.
-    pub fn new(fs: Arc<dyn FileSystem>, dir: &Path, durability: Durability, counters: Arc<Counters>) -> Self {
+    pub fn new(
+        fs: Arc<dyn FileSystem>,
+        dir: &Path,
+        durability: Durability,
+        counters: Arc<Counters>,
+        mac_key: Option<format::MacKey>,
+    ) -> Self {
         DiskTier {
+            mac_key,
             fs,
             data: dir.join("data"),
             quarantine: dir.join("quarantine"),
@@ -125,9 +134,44 @@ impl DiskTier {
         self.durability == Durability::Fsync
     }
 
+    /// The entry folders (`data/<2 hex>`), in no particular order.
+    pub fn entry_folders(&self) -> Result<Vec<PathBuf>> {
+        match self.fs.read_dir(&self.data) {
+            Ok(list) => {
+                Ok(list.into_iter().filter(|d| d.is_dir && d.name.len() == 2).map(|d| self.data.join(d.name)).collect())
+            }
+            Err(e) if is_not_found(&e) => Ok(Vec::new()),
+            Err(e) => Err(self.fail("list", &self.data, e)),
+        }
+    }
+
+    /// The entry files (32-hex names) in one entry folder.
+    pub fn entry_files(&self, folder: &Path) -> Result<Vec<PathBuf>> {
+        match self.fs.read_dir(folder) {
+            Ok(list) => Ok(list
+                .into_iter()
+                .filter(|d| !d.is_dir && d.name.len() == 32 && !d.name.starts_with('.'))
+                .map(|d| folder.join(d.name))
+                .collect()),
+            Err(e) if is_not_found(&e) => Ok(Vec::new()),
+            Err(e) => Err(self.fail("list", folder, e)),
+        }
+    }
+
     /// Reads `hash`'s entry file; `None` if there is none.
     pub fn read(&self, hash: u128) -> Result<Option<Vec<u8>>> {
         self.read_path(&self.entry_path(hash))
+    }
+
+    /// Decodes and verifies entry bytes: format checks, and the MAC when the
+    /// cache has a secret key. Every read of an entry's contents goes through here.
+    pub fn decode<'b>(&self, bytes: &'b [u8]) -> std::result::Result<format::Decoded<'b>, format::DecodeError> {
+        format::decode_with(bytes, self.mac_key.as_ref())
+    }
+
+    /// The key new entries are authenticated with, if any.
+    pub fn mac_key(&self) -> Option<&format::MacKey> {
+        self.mac_key.as_ref()
     }
 
     /// Reads any file; `None` if missing.
@@ -244,10 +288,10 @@ impl DiskTier {
 
     /// Deletes a claimed or temp file, ignoring failure (a sweep retries).
     pub fn discard(&self, path: &Path) {
-        if let Err(e) = self.fs.remove_file(path) {
-            if !is_not_found(&e) {
-                log::debug!("could not delete {}: {e}", path.display());
-            }
+        if let Err(e) = self.fs.remove_file(path)
+            && !is_not_found(&e)
+        {
+            log::debug!("could not delete {}: {e}", path.display());
         }
     }
 
@@ -264,10 +308,10 @@ impl DiskTier {
     /// Refreshes the entry's on-disk recency mark (best effort).
     pub fn mark_used(&self, hash: u128, now_ms: u64) {
         let path = self.entry_path(hash);
-        if let Err(e) = self.fs.set_accessed(&path, now_ms) {
-            if !is_not_found(&e) {
-                log::debug!("could not mark {} used: {e}", path.display());
-            }
+        if let Err(e) = self.fs.set_accessed(&path, now_ms)
+            && !is_not_found(&e)
+        {
+            log::debug!("could not mark {} used: {e}", path.display());
         }
     }
 
@@ -318,11 +362,11 @@ impl DiskTier {
             log::warn!("[incident {incident}] quarantined entry {} ({reason}) as {}", source.display(), dest.display());
             return Some(dest);
         }
-        if let Ok(Some(bytes)) = self.read_path(&dest) {
-            if format::decode(&bytes).is_ok() {
-                self.unclaim(hash, &dest);
-                return None;
-            }
+        if let Ok(Some(bytes)) = self.read_path(&dest)
+            && self.decode(&bytes).is_ok()
+        {
+            self.unclaim(hash, &dest);
+            return None;
         }
         log::warn!(
             "[incident {incident}] quarantined corrupt entry {} ({reason}) as {}",

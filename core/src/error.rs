@@ -91,6 +91,8 @@ pub enum Corruption {
     BadCompression,
     /// A header field holds a value this version never writes.
     BadHeader,
+    /// The cache has a secret key and the entry's MAC is missing or wrong.
+    BadMac,
 }
 
 impl Corruption {
@@ -102,6 +104,7 @@ impl Corruption {
             Self::BadChecksum => "bad-checksum",
             Self::BadCompression => "bad-compression",
             Self::BadHeader => "bad-header",
+            Self::BadMac => "bad-mac",
         }
     }
 }

@@ -3,6 +3,8 @@
 //! One file holds one entry: a fixed 48-byte header, the key, the tag, the
 //! value (possibly zstd-compressed) and an xxh3-64 checksum over everything
 //! before it. Every field is checked on read; any mismatch is [`Corruption`].
+//! An entry written with a secret key also carries a keyed MAC (BLAKE3) before
+//! the checksum, so a reader holding the key can refuse forged entries.
 
 use std::borrow::Cow;
 
@@ -20,6 +22,33 @@ pub const HEADER_LEN: usize = 48;
 pub const CHECKSUM_LEN: usize = 8;
 /// The longest tag the format can hold, in bytes.
 pub const MAX_TAG_LEN: usize = u16::MAX as usize;
+/// Header flag: the entry carries a MAC ([`MAC_LEN`] bytes before the checksum).
+pub const FLAG_AUTHENTICATED: u16 = 1;
+/// Size of the keyed MAC of an authenticated entry.
+pub const MAC_LEN: usize = 32;
+/// The BLAKE3 key-derivation context turning a user's secret into the MAC key.
+const MAC_CONTEXT: &str = "sturdycache 2026-11-22 entry MAC v1";
+
+/// The key of entry MACs, derived from a user's secret of any length.
+#[derive(Clone)]
+pub struct MacKey([u8; 32]);
+
+impl MacKey {
+    /// Derives the MAC key from `secret` (BLAKE3 `derive_key`).
+    pub fn derive(secret: &[u8]) -> Self {
+        MacKey(blake3::derive_key(MAC_CONTEXT, secret))
+    }
+
+    fn mac(&self, body: &[u8]) -> blake3::Hash {
+        blake3::keyed_hash(&self.0, body)
+    }
+}
+
+impl std::fmt::Debug for MacKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MacKey(..)")
+    }
+}
 
 /// How the stored value bytes are encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +99,8 @@ pub struct Header {
     pub created_ms: u64,
     /// Expiry time, milliseconds since the epoch; 0 means never.
     pub expires_ms: u64,
+    /// Whether the entry carries a MAC ([`FLAG_AUTHENTICATED`]).
+    pub authenticated: bool,
 }
 
 impl Header {
@@ -79,8 +110,13 @@ impl Header {
             .checked_add(self.key_len as u64)?
             .checked_add(self.tag_len as u64)?
             .checked_add(self.stored_len)?
+            .checked_add(self.mac_len() as u64)?
             .checked_add(CHECKSUM_LEN as u64)
             .and_then(|n| usize::try_from(n).ok())
+    }
+
+    fn mac_len(&self) -> usize {
+        if self.authenticated { MAC_LEN } else { 0 }
     }
 
     /// Whether the entry is expired at `now_ms` (an entry expires at its expiry instant).
@@ -117,6 +153,8 @@ pub struct EncodeInput<'a> {
     pub created_ms: u64,
     /// Expiry, ms since the epoch, 0 for never.
     pub expires_ms: u64,
+    /// When set, the entry is authenticated with this key.
+    pub mac_key: Option<&'a MacKey>,
 }
 
 /// Compression settings for [`encode`].
@@ -139,10 +177,12 @@ pub fn encode(input: &EncodeInput<'_>, compression: Compression) -> Vec<u8> {
         Some(c) => (Codec::Zstd, c),
         None => (Codec::None, input.value),
     };
-    let mut out = Vec::with_capacity(HEADER_LEN + input.key.len() + input.tag.len() + stored.len() + CHECKSUM_LEN);
+    let mut out =
+        Vec::with_capacity(HEADER_LEN + input.key.len() + input.tag.len() + stored.len() + MAC_LEN + CHECKSUM_LEN);
+    let flags = if input.mac_key.is_some() { FLAG_AUTHENTICATED } else { 0 };
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
-    out.extend_from_slice(&0u16.to_le_bytes()); // flags: reserved, zero in v1
+    out.extend_from_slice(&flags.to_le_bytes());
     out.push(codec as u8);
     out.push(input.value_type);
     out.extend_from_slice(&(input.tag.len() as u16).to_le_bytes());
@@ -154,6 +194,15 @@ pub fn encode(input: &EncodeInput<'_>, compression: Compression) -> Vec<u8> {
     out.extend_from_slice(input.key);
     out.extend_from_slice(input.tag);
     out.extend_from_slice(stored);
+    seal(out, input.mac_key)
+}
+
+/// Appends the MAC (when keyed) and the checksum to an entry body.
+fn seal(mut out: Vec<u8>, mac_key: Option<&MacKey>) -> Vec<u8> {
+    if let Some(key) = mac_key {
+        let mac = key.mac(&out);
+        out.extend_from_slice(mac.as_bytes());
+    }
     let sum = xxh3_64(&out);
     out.extend_from_slice(&sum.to_le_bytes());
     out
@@ -194,7 +243,8 @@ pub fn decode_header(bytes: &[u8]) -> Result<Header, DecodeError> {
         1 => Codec::Zstd,
         _ => return Err(Corruption::BadHeader.into()),
     };
-    if u16_at(bytes, 6) != 0 {
+    let flags = u16_at(bytes, 6);
+    if flags & !FLAG_AUTHENTICATED != 0 {
         return Err(Corruption::BadHeader.into());
     }
     let header = Header {
@@ -206,6 +256,7 @@ pub fn decode_header(bytes: &[u8]) -> Result<Header, DecodeError> {
         value_len: u64_at(bytes, 24),
         created_ms: u64_at(bytes, 32),
         expires_ms: u64_at(bytes, 40),
+        authenticated: flags & FLAG_AUTHENTICATED != 0,
     };
     if header.codec == Codec::None && header.stored_len != header.value_len {
         return Err(Corruption::BadHeader.into());
@@ -239,10 +290,10 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded<'_>, DecodeError> {
     if !checksum_ok(bytes) {
         return Err(Corruption::BadChecksum.into());
     }
-    let body_end = bytes.len() - CHECKSUM_LEN;
+    let stored_end = bytes.len() - CHECKSUM_LEN - header.mac_len();
     let key_end = HEADER_LEN + header.key_len as usize;
     let tag_end = key_end + header.tag_len as usize;
-    let stored = &bytes[tag_end..body_end];
+    let stored = &bytes[tag_end..stored_end];
     let value = match header.codec {
         Codec::None => Cow::Borrowed(stored),
         Codec::Zstd => {
@@ -257,16 +308,35 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded<'_>, DecodeError> {
     Ok(Decoded { header, key: &bytes[HEADER_LEN..key_end], tag: &bytes[key_end..tag_end], value })
 }
 
-/// Returns a copy of a verified entry file with a new expiry (and checksum).
+/// Decodes and verifies an entry, and, when `mac_key` is set, also requires a
+/// valid MAC under that key: an entry without one, or with a wrong one, is
+/// [`Corruption::BadMac`], so forged bytes never reach a deserializer.
+pub fn decode_with<'a>(bytes: &'a [u8], mac_key: Option<&MacKey>) -> Result<Decoded<'a>, DecodeError> {
+    let decoded = decode(bytes)?;
+    if let Some(key) = mac_key {
+        if !decoded.header.authenticated {
+            return Err(Corruption::BadMac.into());
+        }
+        let mac_at = bytes.len() - CHECKSUM_LEN - MAC_LEN;
+        // `blake3::Hash` compares in constant time.
+        if key.mac(&bytes[..mac_at]) != bytes[mac_at..mac_at + MAC_LEN] {
+            return Err(Corruption::BadMac.into());
+        }
+    }
+    Ok(decoded)
+}
+
+/// Returns a copy of a verified entry file with a new expiry, MAC and checksum.
+/// With `mac_key` the copy is authenticated under it; without, it carries no MAC.
 ///
 /// The caller must have verified `bytes` with [`decode`] first.
-pub fn with_expiry(bytes: &[u8], expires_ms: u64) -> Vec<u8> {
-    let mut out = bytes.to_vec();
-    let body_end = out.len() - CHECKSUM_LEN;
+pub fn with_expiry(bytes: &[u8], expires_ms: u64, mac_key: Option<&MacKey>) -> Vec<u8> {
+    let old_mac = if u16_at(bytes, 6) & FLAG_AUTHENTICATED != 0 { MAC_LEN } else { 0 };
+    let mut out = bytes[..bytes.len() - CHECKSUM_LEN - old_mac].to_vec();
+    let flags = if mac_key.is_some() { FLAG_AUTHENTICATED } else { 0 };
+    out[6..8].copy_from_slice(&flags.to_le_bytes());
     out[40..48].copy_from_slice(&expires_ms.to_le_bytes());
-    let sum = xxh3_64(&out[..body_end]);
-    out[body_end..].copy_from_slice(&sum.to_le_bytes());
-    out
+    seal(out, mac_key)
 }
 
 #[cfg(test)]
@@ -276,7 +346,7 @@ mod tests {
     const PLAIN: Compression = Compression { threshold: usize::MAX, level: 3 };
 
     fn sample(value: &[u8]) -> EncodeInput<'_> {
-        EncodeInput { key: b"k", tag: b"t", value, value_type: 7, created_ms: 1, expires_ms: 2 }
+        EncodeInput { key: b"k", tag: b"t", value, value_type: 7, created_ms: 1, expires_ms: 2, mac_key: None }
     }
 
     #[test]
@@ -321,7 +391,63 @@ mod tests {
     #[test]
     fn rewritten_expiry_verifies() {
         let bytes = encode(&sample(b"v"), PLAIN);
-        let touched = with_expiry(&bytes, 99);
+        let touched = with_expiry(&bytes, 99, None);
         assert_eq!(decode(&touched).unwrap().header.expires_ms, 99);
+    }
+
+    fn authenticated(value: &[u8], key: &MacKey) -> Vec<u8> {
+        encode(&EncodeInput { mac_key: Some(key), ..sample(value) }, Compression { threshold: 16, level: 3 })
+    }
+
+    #[test]
+    fn authenticated_entries_verify_only_under_their_key() {
+        let key = MacKey::derive(b"secret");
+        let value = vec![b'z'; 5000];
+        let bytes = authenticated(&value, &key);
+        let d = decode_with(&bytes, Some(&key)).expect("verifies under its key");
+        assert!(d.header.authenticated);
+        assert_eq!(&*d.value, &value[..]);
+        // A reader without a key still checks integrity and reads it.
+        assert_eq!(&*decode(&bytes).unwrap().value, &value[..]);
+        let other = MacKey::derive(b"another secret");
+        assert_eq!(decode_with(&bytes, Some(&other)).unwrap_err(), DecodeError::Corrupt(Corruption::BadMac));
+        // An unauthenticated entry is refused by a keyed reader.
+        let plain = encode(&sample(b"v"), PLAIN);
+        assert_eq!(decode_with(&plain, Some(&key)).unwrap_err(), DecodeError::Corrupt(Corruption::BadMac));
+    }
+
+    #[test]
+    fn forged_entry_with_a_valid_checksum_is_refused() {
+        let key = MacKey::derive(b"secret");
+        let mut bytes = authenticated(b"honest value", &key);
+        // Change the value and recompute the (public) checksum: only the MAC can tell.
+        let at = bytes.len() - CHECKSUM_LEN - MAC_LEN - 1;
+        bytes[at] ^= 1;
+        let body_end = bytes.len() - CHECKSUM_LEN;
+        let sum = xxh3_64(&bytes[..body_end]);
+        bytes[body_end..].copy_from_slice(&sum.to_le_bytes());
+        assert!(decode(&bytes).is_ok(), "integrity alone cannot see a forgery");
+        assert_eq!(decode_with(&bytes, Some(&key)).unwrap_err(), DecodeError::Corrupt(Corruption::BadMac));
+    }
+
+    #[test]
+    fn rewritten_expiry_keeps_or_drops_the_mac() {
+        let key = MacKey::derive(b"secret");
+        let bytes = authenticated(b"v", &key);
+        let touched = with_expiry(&bytes, 99, Some(&key));
+        assert_eq!(decode_with(&touched, Some(&key)).unwrap().header.expires_ms, 99);
+        let stripped = with_expiry(&bytes, 98, None);
+        let d = decode(&stripped).unwrap();
+        assert_eq!((d.header.authenticated, d.header.expires_ms, &*d.value), (false, 98, &b"v"[..]));
+    }
+
+    #[test]
+    fn unknown_flags_are_corruption() {
+        let mut bytes = encode(&sample(b"v"), PLAIN);
+        bytes[6] = 2;
+        let body_end = bytes.len() - CHECKSUM_LEN;
+        let sum = xxh3_64(&bytes[..body_end]);
+        bytes[body_end..].copy_from_slice(&sum.to_le_bytes());
+        assert_eq!(decode(&bytes).unwrap_err(), DecodeError::Corrupt(Corruption::BadHeader));
     }
 }

@@ -45,11 +45,14 @@ mod metrics;
 pub mod prometheus;
 mod replay;
 mod value;
+pub mod value_type;
 
-pub use cache::{Cache, DIRECTORY_VERSION, Keys, LoadError, RecoveryReport, SetOptions, Stored, SweepReport, Ttl};
+pub use cache::{
+    Cache, CheckReport, DIRECTORY_VERSION, Keys, LoadError, RecoveryReport, SetOptions, Stored, SweepReport, Ttl,
+};
 pub use config::{
     Config, DEFAULT_DISK_LIMIT, DEFAULT_MAX_KEY_SIZE, DEFAULT_MAX_VALUE_SIZE, DEFAULT_MEMORY_LIMIT, Durability,
-    WriteMode,
+    WriteMode, parse_size,
 };
 pub use error::{Corruption, DiskErrorKind, Error, Result};
 pub use events::{BreakerName, DiskHealth, Event, ListenerId, Mode};
@@ -58,3 +61,6 @@ pub use hot::ENTRY_OVERHEAD;
 pub use metrics::{DiskErrorCounts, MetricsSnapshot};
 pub use replay::ReplayStats;
 pub use value::Value;
+
+/// This library's version (the crate version).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

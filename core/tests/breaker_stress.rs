@@ -349,7 +349,7 @@ fn spin_until(what: &str, done: impl Fn() -> bool) {
     let mut spins = 0u32;
     while !done() {
         spins += 1;
-        if spins % 64 == 0 {
+        if spins.is_multiple_of(64) {
             assert!(std::time::Instant::now() < deadline, "stuck waiting for {what}");
             thread::yield_now();
         } else {

@@ -254,7 +254,7 @@ fn worker(shared: &Shared, me: usize, seed: u64) -> Vec<Owned> {
                 shared.history(slot)
             ));
         }
-        if (shared.progress.fetch_add(1, Ordering::SeqCst) + 1) % TICK == 0 {
+        if (shared.progress.fetch_add(1, Ordering::SeqCst) + 1).is_multiple_of(TICK) {
             let _lock = shared.ticks.0.lock().unwrap();
             shared.ticks.1.notify_all();
         }

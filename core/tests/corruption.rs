@@ -160,7 +160,9 @@ fn expected_flip(original: &[u8], offset: usize, mask: u8) -> Expect {
             // only if the checksum (which covers the version) still holds.
             if u16::from_le_bytes(v) == 0 { q("bad-header") } else { q("bad-checksum") }
         }
-        6 | 7 => q("bad-header"), // reserved flags
+        // Flag bit 0 alone claims a MAC the file has no room for; any other bit is reserved.
+        6 if mask == 0x01 => q("bad-length"),
+        6 | 7 => q("bad-header"),
         8 => match original[8] ^ mask {
             // Plain -> zstd passes the header checks and fails the checksum;
             // zstd -> plain breaks stored length == value length.

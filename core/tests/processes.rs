@@ -73,10 +73,10 @@ impl Proc {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 // libtest may print "test <name> ... " without a newline first.
-                if let Some((_, msg)) = line.split_once(MARK) {
-                    if tx.send(msg.to_string()).is_err() {
-                        break;
-                    }
+                if let Some((_, msg)) = line.split_once(MARK)
+                    && tx.send(msg.to_string()).is_err()
+                {
+                    break;
                 }
             }
         });

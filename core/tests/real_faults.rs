@@ -383,11 +383,11 @@ fn verify(cache: &Cache, want: &BTreeMap<String, Want>) -> Vec<String> {
     let mut bad = Vec::new();
     for (key, w) in want {
         let got = get(cache, key);
-        if let Some(v) = &got {
-            if let Err(e) = check(key, v) {
-                bad.push(format!("CORRUPT value returned: {e}"));
-                continue;
-            }
+        if let Some(v) = &got
+            && let Err(e) = check(key, v)
+        {
+            bad.push(format!("CORRUPT value returned: {e}"));
+            continue;
         }
         match (w, &got) {
             (Want::Value(v), Some(g)) if v == g => {}
@@ -965,10 +965,10 @@ fn power_cut_loop_loses_no_fsynced_write_and_returns_no_corrupt_value() {
         let reader = std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if let Some((_, msg)) = line.split_once(MARK) {
-                    if tx.send(msg.to_string()).is_err() {
-                        break;
-                    }
+                if let Some((_, msg)) = line.split_once(MARK)
+                    && tx.send(msg.to_string()).is_err()
+                {
+                    break;
                 }
             }
         });
@@ -1155,7 +1155,7 @@ fn power_cut_child() {
         };
         writeln!(out, "{MARK}{line}").unwrap();
         out.flush().unwrap();
-        if durability == Durability::None && seq % 3 == 0 {
+        if durability == Durability::None && seq.is_multiple_of(3) {
             // Another program on the same disk fsyncs: the journal commits our
             // renames, not our unsynced data, so the cut can leave torn entries.
             let _ = std::fs::File::create(&neighbour).and_then(|mut f| {

@@ -34,7 +34,7 @@ fn key_name(key: usize) -> String {
 }
 
 fn tag_of(key: usize) -> &'static str {
-    if key % 2 == 0 { "even" } else { "odd" }
+    if key.is_multiple_of(2) { "even" } else { "odd" }
 }
 
 /// FNV-1a, 64 bits.

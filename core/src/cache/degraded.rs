@@ -245,7 +245,7 @@ impl Inner {
             c.set(n);
             n
         });
-        (n % HOT_SAMPLE == 0).then(|| self.config.clock.monotonic_ns())
+        n.is_multiple_of(HOT_SAMPLE).then(|| self.config.clock.monotonic_ns())
     }
 
     /// Records a call's latency since `start`.
@@ -347,10 +347,10 @@ impl Inner {
     pub(super) fn add_resilient(&self, key: &[u8], value: &[u8], opts: SetOptions<'_>) -> Result<bool> {
         let prepared = self.prepare(key, value, &opts)?;
         let hash = prepared.hash;
-        if self.direct(key, hash) {
-            if let Some(stored) = self.on_disk(DiskPath::Write, || self.add(key, value, opts))? {
-                return Ok(stored);
-            }
+        if self.direct(key, hash)
+            && let Some(stored) = self.on_disk(DiskPath::Write, || self.add(key, value, opts))?
+        {
+            return Ok(stored);
         }
         let _guard = self.locks.lock(hash);
         let memory = self.in_memory(key, hash);
@@ -396,10 +396,10 @@ impl Inner {
         self.check_key(key)?;
         let expires = self.expiry(ttl, self.now())?;
         let hash = format::key_hash(key);
-        if self.direct(key, hash) {
-            if let Some(found) = self.on_disk(DiskPath::Write, || self.touch(key, ttl))? {
-                return Ok(found);
-            }
+        if self.direct(key, hash)
+            && let Some(found) = self.on_disk(DiskPath::Write, || self.touch(key, ttl))?
+        {
+            return Ok(found);
         }
         let _guard = self.locks.lock(hash);
         let memory = self.in_memory(key, hash);
@@ -417,10 +417,10 @@ impl Inner {
     pub(super) fn pop_resilient(&self, key: &[u8]) -> Result<Option<Value>> {
         self.check_key(key)?;
         let hash = format::key_hash(key);
-        if self.direct(key, hash) {
-            if let Some(found) = self.on_disk(DiskPath::Write, || self.pop(key))? {
-                return Ok(found);
-            }
+        if self.direct(key, hash)
+            && let Some(found) = self.on_disk(DiskPath::Write, || self.pop(key))?
+        {
+            return Ok(found);
         }
         let _guard = self.locks.lock(hash);
         let memory = self.in_memory(key, hash);

@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
+mod check;
 mod degraded;
 mod recovery;
 
+pub use check::CheckReport;
 pub use degraded::Stored;
 pub use recovery::RecoveryReport;
 
@@ -210,7 +212,13 @@ impl Cache {
         }
         check_or_write_version(&*fs, &dir)?;
         let counters = Arc::new(Counters::default());
-        let disk = DiskTier::new(fs.clone(), &dir, config.durability, counters.clone());
+        let disk = DiskTier::new(
+            fs.clone(),
+            &dir,
+            config.durability,
+            counters.clone(),
+            config.secret_key.as_deref().map(format::MacKey::derive),
+        );
         let events = Arc::new(EventBus::new());
         let kinds = config.breaker_failure_kinds.clone();
         let guard = DiskGuard::new(
@@ -396,6 +404,13 @@ impl Cache {
         self.inner.sweep()
     }
 
+    /// Reads and fully verifies every entry file (format, checksum and, with a
+    /// `secret_key`, the MAC), quarantining corrupt ones. Slow on large caches:
+    /// an audit, not something for a request path.
+    pub fn check(&self) -> Result<CheckReport> {
+        self.inner.check()
+    }
+
     /// A snapshot of the counters, sizes, resilience state and latencies.
     pub fn metrics(&self) -> MetricsSnapshot {
         let i = &self.inner;
@@ -469,10 +484,12 @@ impl Cache {
 
     /// Runs one recovery round now (probe a failing disk when its breaker
     /// allows, check a healthy disk's health when due, drain the replay queue).
-    /// The background thread does this on its own; this is for tests and for
-    /// callers that want recovery at a moment of their choosing.
+    /// The background thread does this on its own (waiting, after a failed
+    /// write, for the breaker's open time before replaying it); this is for
+    /// tests and for callers that want recovery at a moment of their choosing,
+    /// and it replays queued writes at once.
     pub fn run_recovery(&self) -> RecoveryReport {
-        self.inner.tick()
+        self.inner.tick(recovery::Round::Requested)
     }
 
     /// Operator override of a disk path's breaker: `ForcedOpen` keeps the path
@@ -631,7 +648,7 @@ impl Inner {
             return Ok(DiskEntry::Missing);
         };
         let now = self.now();
-        let decoded = match format::decode(&bytes) {
+        let decoded = match self.disk.decode(&bytes) {
             Ok(d) => {
                 self.finish_read(permit, crate::breaker::Outcome::Success);
                 d
@@ -715,7 +732,7 @@ impl Inner {
         };
         let now = self.now();
         let (dead, file_len) = match self.disk.read_path(&claim) {
-            Ok(Some(bytes)) => match format::decode(&bytes) {
+            Ok(Some(bytes)) => match self.disk.decode(&bytes) {
                 Ok(d) => (d.header.is_expired(now) || d.key != key, Some(bytes.len() as u64)),
                 Err(_) => (true, Some(bytes.len() as u64)),
             },
@@ -740,6 +757,7 @@ impl Inner {
             value_type: opts.value_type,
             created_ms: now,
             expires_ms: expires,
+            mac_key: self.disk.mac_key(),
         };
         format::encode(&input, self.compression)
     }
@@ -827,7 +845,7 @@ impl Inner {
                 }
                 drop(change);
                 let Some(existing) = self.disk.read(hash)? else { continue };
-                match format::decode(&existing) {
+                match self.disk.decode(&existing) {
                     // Live, a hash collision holding the slot, or a newer writer's entry.
                     Ok(d) if d.key != key || !d.header.is_expired(now) => return Ok(false),
                     Err(DecodeError::NewerVersion(_)) => return Ok(false),
@@ -901,7 +919,7 @@ impl Inner {
                 return Err(e);
             }
         };
-        match format::decode(&bytes) {
+        match self.disk.decode(&bytes) {
             Err(DecodeError::Corrupt(reason)) => {
                 self.quarantine(&claim, hash, &reason, bytes.len() as u64);
                 self.coherence.bump(hash);
@@ -909,7 +927,7 @@ impl Inner {
                 Ok(false)
             }
             Ok(d) if d.key == key && !d.header.is_expired(now) => {
-                let created = self.disk.create(hash, &format::with_expiry(&bytes, expires));
+                let created = self.disk.create(hash, &format::with_expiry(&bytes, expires, self.disk.mac_key()));
                 if !matches!(created, Ok(true)) {
                     // Failed, or a newer entry took the name: put the claimed one
                     // back only if the name is still free.
@@ -962,7 +980,7 @@ impl Inner {
             }
         };
         let mut quarantined = false;
-        let found = match bytes.as_deref().map(format::decode) {
+        let found = match bytes.as_deref().map(|b| self.disk.decode(b)) {
             Some(Ok(d)) if d.key != key => {
                 self.disk.unclaim(hash, &claim);
                 return Ok(None);
@@ -1024,17 +1042,17 @@ impl Inner {
         }
         let mut candidates = Vec::new();
         self.disk.scan(|f| {
-            if let Found::Entry { hash, header: Ok(h), .. } = f {
-                if h.tag_len as usize == tag.len() {
-                    candidates.push(hash);
-                }
+            if let Found::Entry { hash, header: Ok(h), .. } = f
+                && h.tag_len as usize == tag.len()
+            {
+                candidates.push(hash);
             }
         })?;
         let mut removed = Vec::new();
         for hash in candidates {
             let _guard = self.locks.lock(hash);
             let Some(bytes) = self.disk.read(hash)? else { continue };
-            let Ok(d) = format::decode(&bytes) else { continue };
+            let Ok(d) = self.disk.decode(&bytes) else { continue };
             if d.tag != tag.as_bytes() {
                 continue;
             }
@@ -1154,7 +1172,7 @@ impl Inner {
     /// Sweep-side expiry: the key is not known until the file is read.
     fn remove_expired_by_hash(&self, hash: u128, now: u64) -> bool {
         let Ok(Some(bytes)) = self.disk.read(hash) else { return false };
-        match format::decode(&bytes) {
+        match self.disk.decode(&bytes) {
             Ok(d) if d.header.is_expired(now) => {
                 let key = d.key.to_vec();
                 self.remove_if_dead(&key, hash)
@@ -1190,12 +1208,7 @@ impl Keys {
             let none = Vec::new().into_iter();
             return Ok(Keys { inner, folders: none, files: Vec::new().into_iter(), memory: keys.into_iter() });
         }
-        let data = inner.disk.data_dir().to_path_buf();
-        let folders = match inner.disk.fs().read_dir(&data) {
-            Ok(list) => list.into_iter().filter(|d| d.is_dir && d.name.len() == 2).map(|d| data.join(d.name)).collect(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(inner.disk.fail("list", &data, e)),
-        };
+        let folders = inner.disk.entry_folders()?;
         Ok(Keys { inner, folders: folders.into_iter(), files: Vec::new().into_iter(), memory: Vec::new().into_iter() })
     }
 }
@@ -1214,7 +1227,7 @@ impl Iterator for Keys {
                     Ok(None) => continue,
                     Err(e) => return Some(Err(e)),
                 };
-                let Ok(d) = format::decode(&bytes) else { continue };
+                let Ok(d) = self.inner.disk.decode(&bytes) else { continue };
                 let name_hash =
                     path.file_name().and_then(|n| n.to_str()).and_then(|n| u128::from_str_radix(n, 16).ok());
                 if name_hash != Some(format::key_hash(d.key)) || d.header.is_expired(self.inner.now()) {
@@ -1223,17 +1236,9 @@ impl Iterator for Keys {
                 return Some(Ok(d.key.to_vec()));
             }
             let folder = self.folders.next()?;
-            match self.inner.disk.fs().read_dir(&folder) {
-                Ok(list) => {
-                    let files: Vec<_> = list
-                        .into_iter()
-                        .filter(|d| !d.is_dir && d.name.len() == 32 && !d.name.starts_with('.'))
-                        .map(|d| folder.join(d.name))
-                        .collect();
-                    self.files = files.into_iter();
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Some(Err(self.inner.disk.fail("list", &folder, e))),
+            match self.inner.disk.entry_files(&folder) {
+                Ok(files) => self.files = files.into_iter(),
+                Err(e) => return Some(Err(e)),
             }
         }
     }

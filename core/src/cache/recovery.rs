@@ -33,6 +33,16 @@ pub struct RecoveryReport {
 
 static PROBE_SEQ: AtomicU64 = AtomicU64::new(0);
 
+/// Who asked for a recovery round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Round {
+    /// The recovery thread's own rounds: queued writes that failed recently
+    /// wait for the back-off of [`Inner::drain_due`].
+    Background,
+    /// [`Cache::run_recovery`](super::Cache::run_recovery): replay now.
+    Requested,
+}
+
 impl Inner {
     /// Probes a disk path; returns how long it took (monotonic ns). The write
     /// path: write, fsync, read back and delete a small file under the cache
@@ -80,7 +90,7 @@ impl Inner {
 
     /// One recovery round: probe what is failing, check a healthy disk's
     /// health when due, drain what is queued once writes are back.
-    pub(super) fn tick(&self) -> RecoveryReport {
+    pub(super) fn tick(&self, round: Round) -> RecoveryReport {
         let mut report = RecoveryReport::default();
         if self.config.fail_on_disk_error {
             return report;
@@ -104,11 +114,27 @@ impl Inner {
         }
         if self.guard.mode() == Mode::Normal {
             report.health_checked = self.health_check_if_due();
-            let (drained, lost) = self.drain();
-            report.drained = drained;
-            report.lost_cleared = lost;
+            if round == Round::Requested || self.drain_due() {
+                let (drained, lost) = self.drain();
+                report.drained = drained;
+                report.lost_cleared = lost;
+            }
         }
         report
+    }
+
+    /// Whether a round in normal mode may replay queued writes now. Writes
+    /// that failed without tripping the write breaker are retried once a disk
+    /// write has succeeded since, or the breaker's open time has passed (cache
+    /// clock) since the latest failure: retries back off like the breaker
+    /// does instead of adding failures to a disk that just failed.
+    fn drain_due(&self) -> bool {
+        let s = self.guard.snapshot();
+        if s.write_breaker.consecutive_failures == 0 {
+            return true;
+        }
+        let since = s.last_error.map_or(u64::MAX, |e| self.now().saturating_sub(e.at_ms));
+        since >= s.write_breaker.current_open_timeout.as_millis() as u64
     }
 
     /// The stalled-disk watchdog's check (see `DiskGuard::check_stalls`).
@@ -229,21 +255,21 @@ impl Inner {
             }
         }
         self.enforce_disk_limit();
-        if self.replay.is_empty() {
-            if let Some((change, drained_before)) = self.pending_recovery.lock().take() {
-                let total = self.replay.stats().drained.saturating_sub(drained_before);
-                log::info!(
-                    "[incident {}] recovered: mode {}, replay queue drained ({total} writes replayed)",
-                    change.incident,
-                    self.guard.mode()
-                );
-                self.events.emit(Event::Recovered {
-                    mode: self.guard.mode(),
-                    drained: total,
-                    outage: std::time::Duration::from_millis(change.outage_ms),
-                    incident: change.incident,
-                });
-            }
+        if self.replay.is_empty()
+            && let Some((change, drained_before)) = self.pending_recovery.lock().take()
+        {
+            let total = self.replay.stats().drained.saturating_sub(drained_before);
+            log::info!(
+                "[incident {}] recovered: mode {}, replay queue drained ({total} writes replayed)",
+                change.incident,
+                self.guard.mode()
+            );
+            self.events.emit(Event::Recovered {
+                mode: self.guard.mode(),
+                drained: total,
+                outage: std::time::Duration::from_millis(change.outage_ms),
+                incident: change.incident,
+            });
         }
         (drained, lost_cleared)
     }
@@ -283,7 +309,7 @@ pub(super) fn spawn(
             loop {
                 let busy = match inner.upgrade() {
                     Some(i) => {
-                        i.tick();
+                        i.tick(Round::Background);
                         i.guard.mode() != Mode::Normal || !i.replay.is_empty()
                     }
                     None => return,

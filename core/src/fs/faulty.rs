@@ -598,12 +598,10 @@ impl FileSystem for FaultyFs {
             Action::TornWrite(keep) => data = &data[..keep.min(data.len())],
             Action::Proceed | Action::BitFlip { .. } => {}
         }
-        if sync {
-            if let Action::Fail(code) = self.check(FsOp::Sync, &[path]) {
-                // The data reaches the file but the fsync "fails": not durable.
-                self.write_unsynced(path, data)?;
-                return Err(errno(code));
-            }
+        if sync && let Action::Fail(code) = self.check(FsOp::Sync, &[path]) {
+            // The data reaches the file but the fsync "fails": not durable.
+            self.write_unsynced(path, data)?;
+            return Err(errno(code));
         }
         let result = self.inner.write_new(path, data, sync);
         self.record_write(path, sync, &result);
