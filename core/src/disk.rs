@@ -212,14 +212,22 @@ impl DiskTier {
         self.fs.sync_dir(&dir).map_err(|e| self.fail("fsync folder", &dir, e))
     }
 
-    /// Atomically replaces `hash`'s entry with `bytes`: temp file, (fsync),
-    /// rename, (folder fsync). A failure after the rename still leaves a
-    /// complete file in place, just not a durable one.
-    pub fn write(&self, hash: u128, bytes: &[u8]) -> Result<()> {
-        let tmp = self.write_temp(hash, bytes)?;
+    /// Writing an entry, first half: `bytes` in a new temp file next to
+    /// `hash`'s entry (fsynced with fsync durability). The slow half, and it
+    /// needs no key lock; hand the path to [`publish`](Self::publish) or
+    /// [`discard`](Self::discard).
+    pub fn stage(&self, hash: u128, bytes: &[u8]) -> Result<PathBuf> {
+        self.write_temp(hash, bytes)
+    }
+
+    /// Writing an entry, second half: atomically renames a staged file over
+    /// `hash`'s entry (then, with fsync durability, syncs the folder). The
+    /// staged file is removed if the rename fails; a failure after the rename
+    /// still leaves a complete file in place, just not a durable one.
+    pub fn publish(&self, hash: u128, staged: &Path) -> Result<()> {
         let target = self.entry_path(hash);
-        if let Err(e) = self.fs.rename(&tmp, &target) {
-            let _ = self.fs.remove_file(&tmp);
+        if let Err(e) = self.fs.rename(staged, &target) {
+            let _ = self.fs.remove_file(staged);
             return Err(self.fail("rename", &target, e));
         }
         self.sync_folder(hash)

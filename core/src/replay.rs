@@ -233,14 +233,16 @@ impl ReplayQueue {
     }
 
     /// Marks a taken write as replayed, unless a newer write for its key was
-    /// queued meanwhile (which then stays queued).
-    pub fn done(&self, w: &Drained) {
+    /// queued meanwhile (which then stays queued). Returns whether it was.
+    pub fn done(&self, w: &Drained) -> bool {
         let mut s = self.state.lock();
-        if s.by_key.get(&w.key).is_some_and(|slot| slot.seq == w.seq) {
+        let current = s.by_key.get(&w.key).is_some_and(|slot| slot.seq == w.seq);
+        if current {
             s.remove(&w.key);
             s.stats.drained += 1;
         }
         self.refresh_busy(&s);
+        current
     }
 
     /// Up to `n` lost keys whose stale disk copies still need deleting.

@@ -797,14 +797,34 @@ impl Inner {
 
     /// Writes a prepared entry to disk and commits it; the caller holds the key's lock.
     fn write_prepared(&self, key: &[u8], value: &[u8], opts: &SetOptions<'_>, p: Prepared) -> Result<()> {
+        let staged = self.disk.stage(p.hash, &p.bytes)?;
+        self.publish_staged(key, value, opts, p, &staged)
+    }
+
+    /// Puts an entry staged by `DiskTier::stage` in place and commits it; the
+    /// caller holds the key's lock. The staged file is gone afterwards.
+    fn publish_staged(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        opts: &SetOptions<'_>,
+        p: Prepared,
+        staged: &Path,
+    ) -> Result<()> {
         let Prepared { now, expires, hash, bytes } = p;
         let old_len = match self.index.get(hash) {
             Some(item) => item.len,
-            None => self.disk.len_of(hash)?.unwrap_or(0),
+            None => match self.disk.len_of(hash) {
+                Ok(len) => len.unwrap_or(0),
+                Err(e) => {
+                    self.disk.discard(staged);
+                    return Err(e);
+                }
+            },
         };
         let before = self.coherence.generation(hash);
         let _change = self.coherence.begin_change();
-        if let Err(e) = self.disk.write(hash, &bytes) {
+        if let Err(e) = self.disk.publish(hash, staged) {
             // The file may or may not have changed: make every cached copy stale.
             self.coherence.bump(hash);
             self.hot.remove(hash as u64, key);

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::events::{DiskHealth, Event, Mode};
 use crate::guard::DiskPath;
 use crate::hot;
-use crate::replay::Pending;
+use crate::replay::{Drained, Pending};
 
 use super::*;
 
@@ -123,6 +123,26 @@ impl Inner {
         report
     }
 
+    /// Replays one queued set. The entry file is encoded and staged without the
+    /// key's lock, so a write-behind set of the same key never waits for that
+    /// disk write; the lock is held only to put the file in place, and only if
+    /// the queued write is still the key's latest (a newer write or delete that
+    /// arrived meanwhile wins, and the staged file is dropped).
+    fn replay_set(&self, w: &Drained, data: &[u8], expires_ms: u64) -> Result<()> {
+        let (key, tag, value, value_type) = hot::split(data);
+        let tag = std::str::from_utf8(tag).ok().filter(|t| !t.is_empty());
+        let opts = SetOptions { ttl: Ttl::Never, tag, value_type };
+        let now = self.now();
+        let bytes = self.encode(key, value, &opts, now, expires_ms);
+        let staged = self.disk.stage(w.hash, &bytes)?;
+        let _guard = self.locks.lock(w.hash);
+        if !self.replay.is_current(w) {
+            self.disk.discard(&staged);
+            return Ok(());
+        }
+        self.publish_staged(key, value, &opts, Prepared { now, expires: expires_ms, hash: w.hash, bytes }, &staged)
+    }
+
     /// Whether a round in normal mode may replay queued writes now. Writes
     /// that failed without tripping the write breaker are retried once a disk
     /// write has succeeded since, or the breaker's open time has passed (cache
@@ -203,29 +223,24 @@ impl Inner {
                 break;
             }
             for w in batch {
-                let _guard = self.locks.lock(w.hash);
-                if !self.replay.is_current(&w) {
-                    continue; // superseded meanwhile
-                }
                 let ok = match &w.pending {
                     Pending::Set { data, expires_ms } => {
-                        let (key, tag, value, value_type) = hot::split(data);
-                        let tag = std::str::from_utf8(tag).ok().filter(|t| !t.is_empty());
-                        let opts = SetOptions { ttl: Ttl::Never, tag, value_type };
-                        self.on_disk(DiskPath::Write, || {
-                            let now = self.now();
-                            let bytes = self.encode(key, value, &opts, now, *expires_ms);
-                            let p = Prepared { now, expires: *expires_ms, hash: w.hash, bytes };
-                            self.write_prepared(key, value, &opts, p)
-                        })
+                        self.on_disk(DiskPath::Write, || self.replay_set(&w, data, *expires_ms))
                     }
-                    Pending::Delete => self.on_disk(DiskPath::Write, || self.delete_locked(&w.key, w.hash).map(|_| ())),
+                    Pending::Delete => self.on_disk(DiskPath::Write, || {
+                        let _guard = self.locks.lock(w.hash);
+                        if self.replay.is_current(&w) {
+                            self.delete_locked(&w.key, w.hash)?;
+                        }
+                        Ok(())
+                    }),
                 };
                 if !matches!(ok, Ok(Some(()))) {
                     return (drained, lost_cleared);
                 }
-                self.replay.done(&w);
-                drained += 1;
+                if self.replay.done(&w) {
+                    drained += 1;
+                }
             }
         }
         loop {
