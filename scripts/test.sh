@@ -7,6 +7,12 @@ cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*"; }
 started=$(date +%s)
 
+# One explicit target for every build (cargo, maturin, napi), so the Rust core
+# is compiled once into target/<host>/ and shared by all of them (napi always
+# passes --target; without this cargo would build everything twice).
+CARGO_BUILD_TARGET="${CARGO_BUILD_TARGET:-$(rustc -vV | sed -n 's/^host: //p')}"
+export CARGO_BUILD_TARGET
+
 step "toolchain components"
 if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
   rustup component add rustfmt clippy
@@ -55,5 +61,14 @@ trap 'rm -rf "$demo_dir"' EXIT
 cargo run --quiet -p sturdycache --example demo -- "$demo_dir/cache" | tee "$demo_dir/out.txt"
 grep -q "quarantined 1" "$demo_dir/out.txt"
 grep -q "event: recovered" "$demo_dir/out.txt"
+
+# The bindings: each script installs what it needs, builds its binding once and
+# runs its whole suite.
+for lang in c python node; do
+  if [ -f "scripts/test-$lang.sh" ]; then
+    step "$lang binding (scripts/test-$lang.sh)"
+    bash "scripts/test-$lang.sh"
+  fi
+done
 
 step "all tests passed in $(( $(date +%s) - started )) s"
