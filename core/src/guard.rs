@@ -302,6 +302,16 @@ impl DiskGuard {
         changes
     }
 
+    /// Opens a path's breaker for a failure seen outside a guarded call (the
+    /// directory could not be prepared at open); it recovers like any trip.
+    pub fn trip(&self, path: DiskPath, error: &Error) -> Option<ModeChange> {
+        if let Some(kind) = error.disk_kind() {
+            *self.last_error.lock() = Some(LastError { kind, at_ms: self.clock.now_ms(), message: error.to_string() });
+        }
+        let transition = self.breaker(path).trip();
+        self.after(path, transition, &error.to_string())
+    }
+
     /// Operator overrides: force a path's breaker open, disable it, or reset it.
     pub fn override_breaker(&self, path: DiskPath, to: BreakerState) -> Option<ModeChange> {
         let b = self.breaker(path);

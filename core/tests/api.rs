@@ -1042,7 +1042,9 @@ fn evict_tag_counts_keys_across_tiers() {
 }
 
 /// A directory the cache cannot write to (root ignores mode bits, so the seam
-/// plays the kernel) is a typed error at open, classified by its errno.
+/// plays the kernel) is a typed error at open, classified by its errno, when
+/// `fail_on_disk_error` asks for errors; by default the cache opens degraded
+/// (tests/resilience.rs).
 #[test]
 fn an_unwritable_directory_is_a_typed_error_at_open() {
     use sturdycache::DiskErrorKind;
@@ -1053,6 +1055,7 @@ fn an_unwritable_directory_is_a_typed_error_at_open() {
         faulty.inject(FaultRule::new(FsOp::Write, Fault::Errno(errno), Trigger::Always));
         let mut c = config(dir.path(), &ManualClock::new(T0));
         c.fs = faulty.clone();
+        c.fail_on_disk_error = true;
         match Cache::open(c) {
             Err(Error::Disk { kind: got, .. }) => assert_eq!(got, kind, "errno {errno}"),
             other => panic!("errno {errno}: expected a disk error, got {other:?}"),

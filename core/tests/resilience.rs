@@ -1032,3 +1032,61 @@ fn a_stalled_disk_call_trips_the_watchdog_and_later_calls_skip_the_disk() {
     assert_eq!(h.get(b"cold").as_deref(), Some(&b"on disk"[..]));
     assert_eq!(on_disk(&h.path(), b"new").as_deref(), Some(&b"kept"[..]));
 }
+
+/// Rules that make every change to the disk fail with `errno`: a disk that is
+/// read-only (EROFS) or full (ENOSPC) from the start.
+fn refuse_changes(fs: &FaultyFs, errno: i32) -> Vec<sturdycache::fs::RuleId> {
+    [FsOp::CreateDir, FsOp::Write, FsOp::Rename, FsOp::Link, FsOp::Remove, FsOp::Map]
+        .into_iter()
+        .map(|op| fs.inject(FaultRule::new(op, Fault::Errno(errno), Trigger::Always)))
+        .collect()
+}
+
+#[test]
+fn a_cache_opened_on_a_read_only_disk_serves_its_entries_and_keeps_writes_in_memory() {
+    const EROFS: i32 = 30;
+    let dir = scratch_dir();
+    seed_disk(dir.path(), &[(b"old", b"written before the remount", None)]);
+    let fs = Arc::new(FaultyFs::new(Arc::new(StdFs)));
+    let rules = refuse_changes(&fs, EROFS);
+    // An existing cache needs no write to open (the shared coherence map
+    // cannot be mapped writable, so this handle works without it).
+    let h = Harness::open(dir, fs.clone(), |_| {});
+    assert_eq!(h.get(b"old").as_deref(), Some(&b"written before the remount"[..]), "disk reads still served");
+    assert_eq!(h.cache.set(b"new", b"kept in memory").unwrap(), Stored::Memory);
+    assert_eq!(h.get(b"new").as_deref(), Some(&b"kept in memory"[..]));
+    let m = h.cache.metrics();
+    assert_eq!(m.resilience.last_error.map(|e| e.kind), Some(sturdycache::DiskErrorKind::ReadOnly));
+
+    // The disk is writable again: after the open time, probes close the breaker and the queue drains.
+    for id in rules {
+        fs.remove(id);
+    }
+    h.clock.advance(OPEN);
+    assert!(settle(&h.cache), "recovered: {:?}", h.cache.metrics().resilience);
+    assert_eq!(on_disk(&h.path(), b"new").as_deref(), Some(&b"kept in memory"[..]));
+}
+
+#[test]
+fn a_cache_whose_directory_cannot_be_created_opens_memory_only_and_recovers() {
+    const ENOSPC: i32 = 28;
+    let parent = scratch_dir();
+    let dir = parent.path().join("not-yet");
+    let fs = Arc::new(FaultyFs::new(Arc::new(StdFs)));
+    let rules = refuse_changes(&fs, ENOSPC);
+    let clock = ManualClock::new(START_MS);
+    let cache = Cache::open(config(&dir, &clock, fs.clone())).expect("open succeeds, degraded");
+    cache.wait_ready();
+    assert_eq!(cache.mode(), Mode::MemoryOnly, "nothing on disk to read");
+    assert_eq!(cache.set(b"k", b"v").unwrap(), Stored::Memory);
+    assert_eq!(cache.get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
+    assert!(!dir.exists());
+
+    for id in rules {
+        fs.remove(id);
+    }
+    clock.advance(OPEN);
+    assert!(settle(&cache), "recovered: {:?}", cache.metrics().resilience);
+    assert!(dir.join("VERSION").is_file(), "the directory was prepared on recovery");
+    assert_eq!(on_disk(&dir, b"k").as_deref(), Some(&b"v"[..]));
+}

@@ -202,15 +202,15 @@ impl Cache {
         let faults = Arc::new(FaultyFs::without_crash_tracking(config.fs.clone()));
         let fs: Arc<dyn crate::fs::FileSystem> = faults.clone();
         let dir = config.directory.clone();
-        match fs.metadata(&dir) {
-            Ok(m) if !m.is_dir => return Err(Error::NotADirectory(dir)),
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                fs.create_dir_all(&dir).map_err(|e| Error::disk("create folder", &dir, e))?;
+        // A disk that cannot take the directory now (read-only, full, failing)
+        // is an outage like any other: the cache opens degraded and recovers.
+        let unprepared = match prepare_directory(&*fs, &dir) {
+            Err(e) if e.disk_kind().is_some() && !config.fail_on_disk_error => Some(e),
+            other => {
+                other?;
+                None
             }
-            Err(e) => return Err(Error::disk("stat", &dir, e)),
-        }
-        check_or_write_version(&*fs, &dir)?;
+        };
         let counters = Arc::new(Counters::default());
         let disk = DiskTier::new(
             fs.clone(),
@@ -254,6 +254,9 @@ impl Cache {
             latencies: LatencySet::new(),
             config,
         });
+        if let Some(e) = unprepared {
+            inner.open_degraded(&e);
+        }
         spawn_background(Arc::downgrade(&inner), inner.stop.clone(), inner.config.sweep_interval)?;
         recovery::spawn(Arc::downgrade(&inner), inner.stop.clone(), inner.wake.clone())?;
         if let Some(timeout) = inner.config.io_timeout {
@@ -501,7 +504,20 @@ impl Cache {
     }
 }
 
-fn check_or_write_version(fs: &dyn crate::fs::FileSystem, dir: &Path) -> Result<()> {
+/// Creates the cache directory if needed and checks (or writes) its VERSION.
+fn prepare_directory(fs: &dyn crate::fs::FileSystem, dir: &Path) -> Result<()> {
+    match fs.metadata(dir) {
+        Ok(m) if !m.is_dir => return Err(Error::NotADirectory(dir.to_path_buf())),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            fs.create_dir_all(dir).map_err(|e| Error::disk("create folder", dir, e))?;
+        }
+        Err(e) => return Err(Error::disk("stat", dir, e)),
+    }
+    check_or_write_version(fs, dir)
+}
+
+pub(super) fn check_or_write_version(fs: &dyn crate::fs::FileSystem, dir: &Path) -> Result<()> {
     let path = dir.join("VERSION");
     match fs.read(&path) {
         Ok(bytes) => {

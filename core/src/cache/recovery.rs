@@ -52,8 +52,14 @@ impl Inner {
         if path == DiskPath::Read {
             let started = self.config.clock.monotonic_ns();
             let fs = self.disk.fs();
+            // Not found is not a failure: a cache opened on a disk that could not
+            // take its directory has none yet (the write probe writes it).
             let version = self.config.directory.join("VERSION");
-            fs.read(&version).map_err(|e| self.disk.fail("probe read", &version, e))?;
+            match fs.read(&version) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(self.disk.fail("probe read", &version, e)),
+            }
             let data = self.disk.data_dir();
             match fs.read_dir(data) {
                 Ok(_) => {}
@@ -85,6 +91,8 @@ impl Inner {
             Err(e) => return Err(self.disk.fail("probe read", &path, e)),
         }
         removed.map_err(|e| self.disk.fail("probe delete", &path, e))?;
+        // A cache opened degraded may not have written its VERSION yet.
+        super::check_or_write_version(fs, &self.config.directory)?;
         Ok(self.config.clock.monotonic_ns().saturating_sub(started))
     }
 
@@ -141,6 +149,19 @@ impl Inner {
             return Ok(());
         }
         self.publish_staged(key, value, &opts, Prepared { now, expires: expires_ms, hash: w.hash, bytes }, &staged)
+    }
+
+    /// At open, the directory could not be created or its VERSION written:
+    /// start read-only (the disk may still be readable) or, when there is no
+    /// directory to read, memory-only; the probes recover as after any trip.
+    pub(super) fn open_degraded(&self, error: &Error) {
+        log::warn!("opening {} degraded: {error}", self.config.directory.display());
+        let change = self.guard.trip(DiskPath::Write, error);
+        self.apply(change);
+        if self.disk.fs().metadata(&self.config.directory.join("VERSION")).is_err() {
+            let change = self.guard.trip(DiskPath::Read, error);
+            self.apply(change);
+        }
     }
 
     /// Whether a round in normal mode may replay queued writes now. Writes
