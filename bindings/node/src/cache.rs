@@ -234,7 +234,10 @@ impl NativeCache {
     }
 
     /// Promise form of `setSync`.
-    #[napi(ts_args_type = "key: string | Uint8Array, payload: string | Uint8Array, valueType: number, ttlMs?: number | null, tag?: string | null", ts_return_type = "Promise<'disk' | 'memory'>")]
+    #[napi(
+        ts_args_type = "key: string | Uint8Array, payload: string | Uint8Array, valueType: number, ttlMs?: number | null, tag?: string | null",
+        ts_return_type = "Promise<'disk' | 'memory'>"
+    )]
     pub fn set(
         &self,
         env: Env,
@@ -256,7 +259,10 @@ impl NativeCache {
     }
 
     /// Promise of whether `key` was stored (only if it had no live value).
-    #[napi(ts_args_type = "key: string | Uint8Array, payload: string | Uint8Array, valueType: number, ttlMs?: number | null, tag?: string | null", ts_return_type = "Promise<boolean>")]
+    #[napi(
+        ts_args_type = "key: string | Uint8Array, payload: string | Uint8Array, valueType: number, ttlMs?: number | null, tag?: string | null",
+        ts_return_type = "Promise<boolean>"
+    )]
     pub fn add(
         &self,
         env: Env,

@@ -79,7 +79,13 @@ impl Failure {
                     Error::Disk { .. } => (JsKind::Error, "ERR_STURDY_DISK"),
                     _ => (JsKind::Error, "ERR_STURDY_INTERNAL"),
                 };
-                (kind, code, e.to_string())
+                let message = match e {
+                    Error::InvalidConfig(_) | Error::KeyTooLarge { .. } | Error::ValueTooLarge { .. } => {
+                        camel_case_settings(&e.to_string())
+                    }
+                    _ => e.to_string(),
+                };
+                (kind, code, message)
             }
         }
     }
@@ -131,6 +137,52 @@ impl Failure {
             Err(_) => napi::Error::new(napi::Status::GenericFailure, self.parts().2),
         }
     }
+}
+
+/// Settings the core names in its messages, and their JavaScript names.
+const SETTING_NAMES: [(&str, &str); 29] = [
+    ("memory_limit", "memoryLimit"),
+    ("disk_limit", "diskLimit"),
+    ("default_ttl", "defaultTtl"),
+    ("max_key_size", "maxKeySize"),
+    ("max_value_size", "maxValueSize"),
+    ("compression_threshold", "compressionThreshold"),
+    ("compression_level", "compressionLevel"),
+    ("quarantine_retention", "quarantineRetention"),
+    ("quarantine_max_bytes", "quarantineMaxBytes"),
+    ("sweep_interval", "sweepInterval"),
+    ("hot_shards", "hotShards"),
+    ("degraded_memory_factor", "degradedMemoryFactor"),
+    ("max_replay_entries", "maxReplayEntries"),
+    ("max_replay_bytes", "maxReplayBytes"),
+    ("drain_batch_size", "drainBatchSize"),
+    ("health_interval", "healthInterval"),
+    ("io_timeout", "ioTimeout"),
+    ("secret_key", "secretKey"),
+    ("failure_rate_threshold", "failureRateThreshold"),
+    ("failure_threshold", "failureThreshold"),
+    ("minimum_calls", "minimumCalls"),
+    ("rolling_window", "rollingWindow"),
+    ("window_buckets", "windowBuckets"),
+    ("slow_call_threshold", "slowCallThreshold"),
+    ("max_open_timeout", "maxOpenTimeout"),
+    ("open_timeout", "openTimeout"),
+    ("recovery_factor", "recoveryFactor"),
+    ("half_open_max_calls", "halfOpenMaxCalls"),
+    ("success_threshold", "successThreshold"),
+];
+
+/// A core message with its setting names as the JavaScript options spell
+/// them (`max_key_size` -> `maxKeySize`), so the message names the option
+/// the caller can change. Longer names come first where one contains another.
+fn camel_case_settings(message: &str) -> String {
+    let mut out = message.to_string();
+    for (snake, camel) in SETTING_NAMES {
+        if out.contains(snake) {
+            out = out.replace(snake, camel);
+        }
+    }
+    out
 }
 
 fn set_number(
