@@ -305,6 +305,10 @@ typedef enum {
    */
   STURDY_CORRUPTION_BAD_HEADER = 5,
   /**
+   * The entry has no valid MAC under the secret key it was checked with.
+   */
+  STURDY_CORRUPTION_BAD_MAC = 6,
+  /**
    * A reason newer than this ABI (the message names it).
    */
   STURDY_CORRUPTION_UNKNOWN = 255,
@@ -369,6 +373,130 @@ typedef enum {
    */
   STURDY_BREAKER_STATE_DISABLED = 4,
 } sturdy_breaker_state;
+
+/**
+ * How hard a set works to make its entry survive a power loss.
+ */
+typedef enum {
+  /**
+   * Write and rename; survives a killed process, not a power cut. The default.
+   */
+  STURDY_DURABILITY_NONE = 0,
+  /**
+   * fsync the file and its folder: an acknowledged set survives a power loss.
+   */
+  STURDY_DURABILITY_FSYNC = 1,
+} sturdy_durability;
+
+/**
+ * When a set returns.
+ */
+typedef enum {
+  /**
+   * After the entry is on disk. The default.
+   */
+  STURDY_WRITE_MODE_WRITE_THROUGH = 0,
+  /**
+   * After the memory insert; a background writer persists the value.
+   */
+  STURDY_WRITE_MODE_WRITE_BEHIND = 1,
+} sturdy_write_mode;
+
+/**
+ * Which disk operations a fault hits.
+ */
+typedef enum {
+  /**
+   * Reads, listings and metadata look-ups.
+   */
+  STURDY_CHAOS_OP_READ = 0,
+  /**
+   * Creating and writing files and folders.
+   */
+  STURDY_CHAOS_OP_WRITE = 1,
+  /**
+   * fsync of files and folders.
+   */
+  STURDY_CHAOS_OP_FSYNC = 2,
+  /**
+   * Renames and hard links (how entries are published).
+   */
+  STURDY_CHAOS_OP_RENAME = 3,
+  /**
+   * Deletes.
+   */
+  STURDY_CHAOS_OP_DELETE = 4,
+  /**
+   * Every disk operation.
+   */
+  STURDY_CHAOS_OP_ALL = 5,
+} sturdy_chaos_op;
+
+/**
+ * What an injected fault does.
+ */
+typedef enum {
+  /**
+   * `EIO`: a failing device.
+   */
+  STURDY_CHAOS_ERROR_EIO = 0,
+  /**
+   * `ENOSPC`: a full disk.
+   */
+  STURDY_CHAOS_ERROR_ENOSPC = 1,
+  /**
+   * `EROFS`: a read-only file system.
+   */
+  STURDY_CHAOS_ERROR_EROFS = 2,
+  /**
+   * `EACCES`: permission denied.
+   */
+  STURDY_CHAOS_ERROR_EACCES = 3,
+  /**
+   * Reads return data with one bit flipped (only with `STURDY_CHAOS_OP_READ` or `_ALL`).
+   */
+  STURDY_CHAOS_ERROR_CORRUPTION = 4,
+  /**
+   * Each call stalls `delay_ms`, then proceeds (a slow or hung disk).
+   */
+  STURDY_CHAOS_ERROR_DELAY = 5,
+} sturdy_chaos_error;
+
+/**
+ * When an injected fault fires.
+ */
+typedef enum {
+  /**
+   * On the first matching call, then it disarms itself.
+   */
+  STURDY_FAULT_TRIGGER_ONCE = 0,
+  /**
+   * On the next `times` matching calls, then it disarms itself.
+   */
+  STURDY_FAULT_TRIGGER_TIMES = 1,
+  /**
+   * On each matching call with `probability`, until removed.
+   */
+  STURDY_FAULT_TRIGGER_PROBABILITY = 2,
+  /**
+   * On every matching call until removed.
+   */
+  STURDY_FAULT_TRIGGER_ALWAYS = 3,
+} sturdy_fault_trigger;
+
+/**
+ * A guarded disk path (each has its own circuit breaker).
+ */
+typedef enum {
+  /**
+   * Reads, listings, metadata.
+   */
+  STURDY_DISK_PATH_READ = 0,
+  /**
+   * Writes, renames, links, deletes, fsyncs.
+   */
+  STURDY_DISK_PATH_WRITE = 1,
+} sturdy_disk_path;
 
 /**
  * An open cache. Opaque; created by `sturdy_cache_open`, closed by
@@ -687,6 +815,32 @@ typedef struct {
    */
   uint64_t quarantine_deleted;
 } sturdy_sweep_report;
+
+/**
+ * What `sturdy_cache_check` found.
+ */
+typedef struct {
+  /**
+   * Entry files examined.
+   */
+  uint64_t scanned;
+  /**
+   * Entries that verified and are live.
+   */
+  uint64_t valid;
+  /**
+   * Entries that verified but are expired (left for the sweep).
+   */
+  uint64_t expired;
+  /**
+   * Corrupt entries moved to the quarantine folder.
+   */
+  uint64_t quarantined;
+  /**
+   * Files that could not be read (I/O errors); left in place.
+   */
+  uint64_t errors;
+} sturdy_check_report;
 
 /**
  * What `sturdy_cache_run_recovery` did.
@@ -1288,18 +1442,22 @@ sturdy_status sturdy_clock_now_ms(const sturdy_clock *clock,
 void sturdy_clock_free(sturdy_clock *clock);
 
 /**
- * Decodes and fully verifies the bytes of one entry file.
+ * Decodes and fully verifies the bytes of one entry file; with a secret key
+ * (`secret_key` non-NULL), also requires a valid MAC under it, as a cache
+ * opened with that key does.
  *
  * Returns `STURDY_STATUS_OK` with `*out_entry` set; `STURDY_STATUS_CORRUPT`
  * with `*out_reason` (may be NULL) saying why; `STURDY_STATUS_NEWER_FORMAT` for
  * an intact entry of a newer format version (not corruption).
- * Ownership: `data` is borrowed for the call (the entry copies what it
+ * Ownership: `data` and `secret_key` are borrowed for the call (the entry copies what it
  * needs). On success `*out_entry` is a new entry the caller owns
  * (`sturdy_entry_free`); otherwise NULL.
  * Errors: also `STURDY_STATUS_NULL_ARGUMENT`.
  */
 sturdy_status sturdy_entry_decode(const uint8_t *data,
                                   size_t len,
+                                  const uint8_t *secret_key,
+                                  size_t secret_key_len,
                                   sturdy_entry **out_entry,
                                   sturdy_corruption *out_reason);
 
@@ -1400,6 +1558,17 @@ sturdy_status sturdy_cache_sweep(const sturdy_cache *cache,
                                  sturdy_sweep_report *out_report);
 
 /**
+ * Reads and verifies every entry file (full decode, checksum, and the MAC
+ * when a secret key is set), quarantining the corrupt ones: an audit of the
+ * whole directory. Slow on large caches. `*out_report` may be NULL.
+ *
+ * Errors: `STURDY_STATUS_NULL_ARGUMENT`, `STURDY_STATUS_CLOSED`, `STURDY_STATUS_DISK_*`
+ * when the data folder cannot be listed.
+ */
+sturdy_status sturdy_cache_check(const sturdy_cache *cache,
+                                 sturdy_check_report *out_report);
+
+/**
  * Runs one recovery round now: probes a failing disk when its breaker allows,
  * checks a healthy disk's health when due, replays queued writes. The
  * background thread does this on its own; this is for tests and for callers
@@ -1453,6 +1622,22 @@ void sturdy_options_free(sturdy_options *options);
  */
 sturdy_status sturdy_options_set_clock(sturdy_options *options,
                                        const sturdy_clock *clock);
+
+/**
+ * Authenticates every entry with a keyed MAC (BLAKE3) derived from `key`:
+ * entries written carry one, and an entry read without a valid one (written
+ * without the key, with another key, or tampered with) is quarantined
+ * (reason `bad-mac`) and reported as a miss. Every process sharing the
+ * directory must use the same key. `key` NULL (with `key_len` 0) removes the
+ * setting; a non-NULL empty key is refused at open (`STURDY_STATUS_INVALID_CONFIG`).
+ *
+ * Ownership: the key bytes are copied.
+ * Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL, or `key` is NULL
+ * with a non-zero `key_len`.
+ */
+sturdy_status sturdy_options_set_secret_key(sturdy_options *options,
+                                            const uint8_t *key,
+                                            size_t key_len);
 
 /**
  * Byte budget of the hot (memory) tier, counting keys, values, tags and a fixed per-entry overhead.
@@ -1830,12 +2015,24 @@ const char *sturdy_status_name(int32_t status);
 void sturdy_string_free(char *text);
 
 /**
- * The library's version, e.g. `"0.1.0"`.
+ * The library's version, e.g. `"0.1.0"` (the core's version).
  *
  * Ownership: a static string; do not free it. Thread safety: any thread.
  * Never fails, never NULL.
  */
 const char *sturdy_version(void);
+
+/**
+ * Parses a size the way every sturdycache binding does: `"4096"`, `"64KiB"`,
+ * `"512MiB"`, `"1.5GiB"`, `"1GB"` (decimal `kB`/`MB`/`GB`/`TB`, binary
+ * `KiB`/`MiB`/`GiB`/`TiB` and the short `K`/`M`/`G`/`T`).
+ *
+ * Ownership: `text` (NUL-terminated) is borrowed for the call.
+ * Errors: `STURDY_STATUS_NULL_ARGUMENT`; `STURDY_STATUS_INVALID_CONFIG` for text
+ * that is not a size (the message gives examples).
+ */
+sturdy_status sturdy_parse_size(const char *text,
+                                uint64_t *out_bytes);
 
 /**
  * Releases the value's reference to the library's buffer and zeroes the

@@ -202,7 +202,9 @@ impl sturdy_disk_health {
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT`; `STURDY_STATUS_INVALID_CONFIG` (a
 /// setting out of range; the message names it); `STURDY_STATUS_NOT_A_DIRECTORY`;
 /// `STURDY_STATUS_NEWER_FORMAT`; `STURDY_STATUS_DISK_*` when the directory
-/// cannot be created or read.
+/// cannot be created or read and `fail_on_disk_error` is set (otherwise a disk
+/// that cannot take the directory now is an outage: the cache opens degraded
+/// and recovers).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_cache_open(
     options: *const sturdy_options,

@@ -23,6 +23,8 @@ pub enum sturdy_corruption {
     BadCompression = 4,
     /// A header field holds a value no writer produces.
     BadHeader = 5,
+    /// The entry has no valid MAC under the secret key it was checked with.
+    BadMac = 6,
     /// A reason newer than this ABI (the message names it).
     Unknown = 255,
 }
@@ -35,6 +37,7 @@ impl sturdy_corruption {
             Corruption::BadChecksum => Self::BadChecksum,
             Corruption::BadCompression => Self::BadCompression,
             Corruption::BadHeader => Self::BadHeader,
+            Corruption::BadMac => Self::BadMac,
             _ => Self::Unknown,
         }
     }
@@ -80,12 +83,14 @@ pub struct sturdy_entry_fields {
     pub codec: u8,
 }
 
-/// Decodes and fully verifies the bytes of one entry file.
+/// Decodes and fully verifies the bytes of one entry file; with a secret key
+/// (`secret_key` non-NULL), also requires a valid MAC under it, as a cache
+/// opened with that key does.
 ///
 /// Returns `STURDY_STATUS_OK` with `*out_entry` set; `STURDY_STATUS_CORRUPT`
 /// with `*out_reason` (may be NULL) saying why; `STURDY_STATUS_NEWER_FORMAT` for
 /// an intact entry of a newer format version (not corruption).
-/// Ownership: `data` is borrowed for the call (the entry copies what it
+/// Ownership: `data` and `secret_key` are borrowed for the call (the entry copies what it
 /// needs). On success `*out_entry` is a new entry the caller owns
 /// (`sturdy_entry_free`); otherwise NULL.
 /// Errors: also `STURDY_STATUS_NULL_ARGUMENT`.
@@ -93,6 +98,8 @@ pub struct sturdy_entry_fields {
 pub unsafe extern "C" fn sturdy_entry_decode(
     data: *const u8,
     len: usize,
+    secret_key: *const u8,
+    secret_key_len: usize,
     out_entry: *mut *mut sturdy_entry,
     out_reason: *mut sturdy_corruption,
 ) -> sturdy_status {
@@ -101,7 +108,12 @@ pub unsafe extern "C" fn sturdy_entry_decode(
         *slot = std::ptr::null_mut();
         unsafe { put(out_reason, sturdy_corruption::None) };
         let data = unsafe { bytes(data, len, "data") }?;
-        match format::decode(data) {
+        let mac_key = if secret_key.is_null() {
+            None
+        } else {
+            Some(format::MacKey::derive(unsafe { bytes(secret_key, secret_key_len, "secret_key") }?))
+        };
+        match format::decode_with(data, mac_key.as_ref()) {
             Ok(d) => {
                 let entry = sturdy_entry {
                     key: d.key.to_vec(),

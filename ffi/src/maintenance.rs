@@ -42,6 +42,22 @@ pub struct sturdy_recovery_report {
     pub health_checked: bool,
 }
 
+/// What `sturdy_cache_check` found.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct sturdy_check_report {
+    /// Entry files examined.
+    pub scanned: u64,
+    /// Entries that verified and are live.
+    pub valid: u64,
+    /// Entries that verified but are expired (left for the sweep).
+    pub expired: u64,
+    /// Corrupt entries moved to the quarantine folder.
+    pub quarantined: u64,
+    /// Files that could not be read (I/O errors); left in place.
+    pub errors: u64,
+}
+
 /// A guarded disk path (each has its own circuit breaker).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +87,31 @@ pub unsafe extern "C" fn sturdy_cache_sweep(
             quarantined: r.quarantined,
             leftovers_removed: r.leftovers_removed,
             quarantine_deleted: r.quarantine_deleted,
+        };
+        unsafe { put(out_report, report) };
+        Ok(sturdy_status::Ok)
+    })
+}
+
+/// Reads and verifies every entry file (full decode, checksum, and the MAC
+/// when a secret key is set), quarantining the corrupt ones: an audit of the
+/// whole directory. Slow on large caches. `*out_report` may be NULL.
+///
+/// Errors: `STURDY_STATUS_NULL_ARGUMENT`, `STURDY_STATUS_CLOSED`, `STURDY_STATUS_DISK_*`
+/// when the data folder cannot be listed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sturdy_cache_check(
+    cache: *const sturdy_cache,
+    out_report: *mut sturdy_check_report,
+) -> sturdy_status {
+    call("sturdy_cache_check", || {
+        let r = unsafe { cache_ref(cache) }?.handle()?.check()?;
+        let report = sturdy_check_report {
+            scanned: r.scanned,
+            valid: r.valid,
+            expired: r.expired,
+            quarantined: r.quarantined,
+            errors: r.errors,
         };
         unsafe { put(out_report, report) };
         Ok(sturdy_status::Ok)

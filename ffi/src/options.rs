@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use sturdycache_core::{Config, DiskErrorKind, Durability, WriteMode};
 
-use crate::boundary::{Failure, FfiResult, c_bytes, call, enum_arg, infallible, object, out};
+use crate::boundary::{Failure, FfiResult, bytes, c_bytes, call, enum_arg, infallible, object, out};
 use crate::clock::sturdy_clock;
 use crate::status::sturdy_status;
 
@@ -136,6 +136,30 @@ pub unsafe extern "C" fn sturdy_options_set_clock(
     call("sturdy_options_set_clock", || {
         let clock = unsafe { object(clock, "clock") }?.clock.clone();
         unsafe { edit(options) }?.clock = Arc::new(clock);
+        Ok(sturdy_status::Ok)
+    })
+}
+
+/// Authenticates every entry with a keyed MAC (BLAKE3) derived from `key`:
+/// entries written carry one, and an entry read without a valid one (written
+/// without the key, with another key, or tampered with) is quarantined
+/// (reason `bad-mac`) and reported as a miss. Every process sharing the
+/// directory must use the same key. `key` NULL (with `key_len` 0) removes the
+/// setting; a non-NULL empty key is refused at open (`STURDY_STATUS_INVALID_CONFIG`).
+///
+/// Ownership: the key bytes are copied.
+/// Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL, or `key` is NULL
+/// with a non-zero `key_len`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sturdy_options_set_secret_key(
+    options: *mut sturdy_options,
+    key: *const u8,
+    key_len: usize,
+) -> sturdy_status {
+    call("sturdy_options_set_secret_key", || {
+        let c = unsafe { edit(options) }?;
+        c.secret_key =
+            if key.is_null() && key_len == 0 { None } else { Some(unsafe { bytes(key, key_len, "key") }?.to_vec()) };
         Ok(sturdy_status::Ok)
     })
 }

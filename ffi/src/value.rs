@@ -94,3 +94,46 @@ pub const STURDY_VALUE_TYPE_BOOL: u8 = 5;
 pub const STURDY_VALUE_TYPE_NULL: u8 = 6;
 /// Value type code: a Python pickle (protocol 5); C gets the raw bytes.
 pub const STURDY_VALUE_TYPE_PICKLE: u8 = 7;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sturdycache_core::value_type;
+
+    #[test]
+    fn the_value_type_codes_are_the_cores() {
+        let ours = [
+            STURDY_VALUE_TYPE_BYTES,
+            STURDY_VALUE_TYPE_STRING,
+            STURDY_VALUE_TYPE_JSON,
+            STURDY_VALUE_TYPE_INT,
+            STURDY_VALUE_TYPE_FLOAT,
+            STURDY_VALUE_TYPE_BOOL,
+            STURDY_VALUE_TYPE_NULL,
+            STURDY_VALUE_TYPE_PICKLE,
+        ];
+        let core = [
+            value_type::BYTES,
+            value_type::STRING,
+            value_type::JSON,
+            value_type::INT,
+            value_type::FLOAT,
+            value_type::BOOL,
+            value_type::NULL,
+            value_type::PICKLE,
+        ];
+        assert_eq!(ours, core);
+    }
+
+    #[test]
+    fn freeing_fills_and_empties_and_a_second_free_is_a_no_op() {
+        let mut v = sturdy_value::EMPTY;
+        sturdy_value::fill(&mut v, Value::from_slice(b"abc", 1));
+        assert_eq!((v.len, v.value_type), (3, 1));
+        assert_eq!(unsafe { std::slice::from_raw_parts(v.data, v.len) }, b"abc");
+        unsafe { sturdy_value_free(&mut v) };
+        assert!(v.data.is_null() && v.owner == [0; 4]);
+        unsafe { sturdy_value_free(&mut v) };
+        unsafe { sturdy_value_free(std::ptr::null_mut()) };
+    }
+}
