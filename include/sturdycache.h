@@ -1089,7 +1089,9 @@ extern "C" {
  * Errors: `STURDY_STATUS_NULL_ARGUMENT`; `STURDY_STATUS_INVALID_CONFIG` (a
  * setting out of range; the message names it); `STURDY_STATUS_NOT_A_DIRECTORY`;
  * `STURDY_STATUS_NEWER_FORMAT`; `STURDY_STATUS_DISK_*` when the directory
- * cannot be created or read.
+ * cannot be created or read and `fail_on_disk_error` is set (otherwise a disk
+ * that cannot take the directory now is an outage: the cache opens degraded
+ * and recovers).
  */
 sturdy_status sturdy_cache_open(const sturdy_options *options,
                                 sturdy_cache **out_cache);
