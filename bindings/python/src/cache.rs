@@ -517,10 +517,12 @@ impl NativeCache {
 
     /// Sends every event (as a dict) to `dispatcher`, now and after reopening.
     fn _subscribe(&self, py: Python<'_>, dispatcher: Py<PyAny>) -> PyResult<()> {
+        // Open first: a reopen that finds the dispatcher set subscribes it itself.
+        let cache = self.handle(py)?;
         if self.dispatcher.set(dispatcher.clone_ref(py)).is_err() {
+            release(py, cache);
             return Ok(()); // already subscribed
         }
-        let cache = self.handle(py)?;
         subscribe(&cache, dispatcher);
         release(py, cache);
         Ok(())

@@ -66,11 +66,12 @@ def _big_int(text: bytes) -> int:
 
     def parse(d: bytes) -> int:
         if len(d) <= 1000:
-            return int(d)
+            return int(d.decode())
         half = len(d) // 2
-        return parse(d[:half]) * 10 ** (len(d) - half) + parse(d[half:])
+        scale: int = 10 ** (len(d) - half)
+        return parse(d[:half]) * scale + parse(d[half:])
 
-    n = parse(digits)
+    n: int = parse(digits)
     return -n if negative else n
 
 
@@ -104,11 +105,17 @@ def memo_arg(obj: Any) -> bytes:
         digest = hashlib.blake2b(obj.data, digest_size=16).digest()
         return b"a%d:%s%s" % (len(meta), meta, digest)
     if t is uuid.UUID:
-        return b"u" + obj.bytes
+        return b"u" + bytes(obj.bytes)
     if t is str:  # lone surrogates
         e = obj.encode("utf-8", "surrogatepass")
         return b"S%d:%s" % (len(e), e)
-    e = pickle.dumps(obj, PICKLE_PROTOCOL)
+    try:
+        e = pickle.dumps(obj, PICKLE_PROTOCOL)
+    except Exception as error:
+        raise TypeError(
+            f"memoize cannot key an argument of type {t.__qualname__!r}: it is not picklable ({error}); "
+            "leave it out of the key with ignore=(position or name,)"
+        ) from None
     return b"p%d:%s" % (len(e), e)
 
 

@@ -19,7 +19,7 @@ import functools
 import inspect
 import pickle
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple, TypeVar, Union, cast
 
 from . import _codec, _native, _runtime
 
@@ -68,11 +68,11 @@ def memoize(
         prefix = MEMO_PREFIX + (name if name is not None else full_name(func)).encode() + b"\x00"
 
         if not inspect.iscoroutinefunction(func):
-            memo = _native.Memo(cache, func, prefix, typed, positions, names, expire, tag)
+            memo: Any = _native.Memo(cache, func, prefix, typed, positions, names, expire, tag)
             functools.update_wrapper(memo, func)
             memo.__cache_key__ = memo.cache_key  # diskcache's name
             memo.cache = cache
-            return memo  # type: ignore[no-any-return]
+            return cast(F, memo)
 
         def cache_key(*args: Any, **kwargs: Any) -> bytes:
             return _native.memo_key(prefix, args, kwargs, typed, positions, names)
@@ -110,6 +110,6 @@ def memoize(
         wrapper.cache_key = cache_key
         wrapper.__cache_key__ = cache_key
         wrapper.cache = cache
-        return wrapper  # type: ignore[no-any-return]
+        return cast(F, wrapper)
 
     return decorator

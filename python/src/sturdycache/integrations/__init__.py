@@ -1,0 +1,1 @@
+"""Adapters that let existing frameworks use sturdycache."""
