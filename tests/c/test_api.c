@@ -702,9 +702,11 @@ static void test_disk_errors_and_chaos_api(const char *root) {
     REQUIRE_OK(sturdy_options_set_memory_limit(o, 0)); /* every get reads the disk */
     REQUIRE_OK(sturdy_options_set_sweep_interval_ms(o, 0));
     REQUIRE_OK(sturdy_options_set_health_interval_ms(o, 0));
+    REQUIRE_OK(sturdy_options_set_io_timeout_ms(o, 0));
     sturdy_cache *c = NULL;
     REQUIRE_OK(sturdy_cache_open(o, &c));
     sturdy_options_free(o);
+    REQUIRE_OK(sturdy_cache_wait_ready(c)); /* no background disk calls from here on */
     CHECK_OK(set_str(c, "k", "on disk"));
 
     uint64_t id = 0;

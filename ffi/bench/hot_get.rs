@@ -1,10 +1,10 @@
 //! The Rust side of `scripts/bench-c.sh`: the core's hot get of a 1 KiB value,
-//! in the same set-up as the C side (`ffi/benches/hot_get.c`): N 16-byte keys
+//! in the same set-up as the C side (`ffi/bench/hot_get.c`): N 16-byte keys
 //! `h%015u`, all in the hot tier, visited in the same shuffled order. Prints
 //! `rust_get <median ns/op over rounds>`.
 //!
-//! usage: `hot_get_rust DIR KEYS ITERS_PER_ROUND ROUNDS` (run by the script;
-//! `cargo bench` alone runs it once on a scratch directory, as a smoke test).
+//! usage: `bench_hot_get DIR KEYS ITERS_PER_ROUND ROUNDS` (run by the script;
+//! without arguments it runs once, small, on a scratch directory: a smoke test).
 
 use std::hint::black_box;
 use std::time::Instant;

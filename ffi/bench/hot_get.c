@@ -1,6 +1,6 @@
 /*
  * The C side of scripts/bench-c.sh: a hot get of a 1 KiB value through the C
- * ABI, in the same set-up as the Rust side (ffi/benches/hot_get_rust.rs):
+ * ABI, in the same set-up as the Rust side (ffi/bench/hot_get.rs):
  * N 16-byte keys "h%015u", all in the hot tier, visited in the same shuffled
  * order. Prints one line per variant: "<name> <median ns/op over rounds>".
  *
