@@ -33,6 +33,13 @@ pub struct sturdy_cache {
 }
 
 impl sturdy_cache {
+    /// The core cache behind the handle, for Rust code that holds a handle
+    /// (the benchmark compares a get through the ABI with the core's own get
+    /// on the very same cache); `None` once closed. Not part of the C ABI.
+    pub fn core(&self) -> Option<&Cache> {
+        self.handle().ok()
+    }
+
     fn new(core: Cache) -> *mut sturdy_cache {
         Box::into_raw(Box::new(sturdy_cache {
             core,

@@ -68,11 +68,13 @@ impl sturdy_value {
 pub unsafe extern "C" fn sturdy_value_free(value: *mut sturdy_value) {
     // SAFETY: NULL or the caller's struct, per the contract.
     let Some(v) = (unsafe { value.as_mut() }) else { return };
-    if v.owner == [0; OWNER_WORDS] {
+    // A filled struct always has a non-NULL `data` (even for an empty value:
+    // it points into the shared buffer); an empty or freed one has NULL.
+    if v.data.is_null() {
         return;
     }
-    // SAFETY: non-zero storage holds a `Value` written by `filled` (a live
-    // reference-counted pointer is never all zero bits) and not yet released.
+    // SAFETY: a non-NULL `data` means `owner` holds a `Value` written by
+    // `fill` and not yet released (freeing zeroes the struct).
     let held = unsafe { std::ptr::read(v.owner.as_ptr().cast::<Value>()) };
     *v = sturdy_value::EMPTY;
     infallible((), || drop(held));
