@@ -75,6 +75,23 @@ impl sturdy_cache {
         Ok(id)
     }
 
+    /// Closes the handle (see `sturdy_cache_close`); false if it already was.
+    fn close(&self) -> bool {
+        let ids = {
+            let mut ids = self.listeners.lock();
+            if self.closed.swap(true, Ordering::AcqRel) {
+                return false;
+            }
+            std::mem::take(&mut *ids)
+        };
+        self.core.flush();
+        for id in ids {
+            self.core.unsubscribe(id);
+        }
+        self.core.flush_events();
+        true
+    }
+
     /// Unsubscribes `id`; false if it was not subscribed through this handle.
     pub(crate) fn unsubscribe(&self, id: ListenerId) -> FfiResult<bool> {
         let mut ids = self.listeners.lock();
@@ -264,20 +281,11 @@ pub unsafe extern "C" fn sturdy_cache_open_default(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_cache_close(cache: *mut sturdy_cache) -> sturdy_status {
     call("sturdy_cache_close", || {
-        let handle = unsafe { cache_ref(cache) }?;
-        let ids = {
-            let mut ids = handle.listeners.lock();
-            if handle.closed.swap(true, Ordering::AcqRel) {
-                return Err(Failure::new(sturdy_status::Closed, "the cache is already closed"));
-            }
-            std::mem::take(&mut *ids)
-        };
-        handle.core.flush();
-        for id in ids {
-            handle.core.unsubscribe(id);
+        if unsafe { cache_ref(cache) }?.close() {
+            Ok(sturdy_status::Ok)
+        } else {
+            Err(Failure::new(sturdy_status::Closed, "the cache is already closed"))
         }
-        handle.core.flush_events();
-        Ok(sturdy_status::Ok)
     })
 }
 
@@ -297,9 +305,7 @@ pub unsafe extern "C" fn sturdy_cache_free(cache: *mut sturdy_cache) {
     infallible((), || {
         // SAFETY: created by Box::into_raw in sturdy_cache::new, freed once per the contract.
         let handle = unsafe { Box::from_raw(cache) };
-        if !handle.closed.load(Ordering::Acquire) {
-            handle.core.flush();
-        }
+        handle.close();
         drop(handle);
     })
 }

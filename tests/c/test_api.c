@@ -954,6 +954,13 @@ static void test_close_and_null_handles(const char *root) {
 
 /* ------------------------------------------------------------------------ */
 
+/* A listener may close the cache whose event it is handling. */
+static void close_from_listener(const sturdy_event *event, void *user_data) {
+    (void)event;
+    sturdy_status s = sturdy_cache_close((sturdy_cache *)user_data);
+    CHECK(s == STURDY_STATUS_OK || s == STURDY_STATUS_CLOSED);
+}
+
 static void test_listeners(const char *root) {
     char dir[512];
     snprintf(dir, sizeof dir, "%s/listeners", root);
@@ -973,7 +980,16 @@ static void test_listeners(const char *root) {
     CHECK_STATUS(sturdy_cache_subscribe(c, NULL, NULL, NULL), STURDY_STATUS_NULL_ARGUMENT);
     CHECK_MESSAGE("callback must not be NULL");
     CHECK_OK(sturdy_cache_subscribe(c, count_event, &events, NULL));
-    sturdy_cache_free(c); /* removes the listener */
+    sturdy_cache_free(c); /* closes, which removes the listener */
+
+    c = open_cache(dir, NULL, 64u << 20);
+    CHECK_OK(sturdy_cache_subscribe(c, close_from_listener, c, NULL));
+    CHECK_OK(sturdy_cache_override_breaker(c, STURDY_DISK_PATH_WRITE, STURDY_BREAKER_STATE_FORCED_OPEN));
+    /* OK: it waited for the listener (and its close); CLOSED: the listener was faster */
+    sturdy_status flushed = sturdy_cache_flush_events(c);
+    CHECK(flushed == STURDY_STATUS_OK || flushed == STURDY_STATUS_CLOSED);
+    CHECK_STATUS(sturdy_cache_close(c), STURDY_STATUS_CLOSED);
+    sturdy_cache_free(c);
 }
 
 int main(void) {
