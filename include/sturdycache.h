@@ -1261,6 +1261,8 @@ sturdy_status sturdy_cache_pop(const sturdy_cache *cache,
  * Removes every entry. `*out_removed` (may be NULL) is the number of disk
  * entries removed.
  *
+ * Ownership: the library keeps none of the pointers passed in; results are written
+ * to the caller's memory.
  * Errors: `STURDY_STATUS_NULL_ARGUMENT`, `STURDY_STATUS_CLOSED`,
  * `STURDY_STATUS_DISK_*` only with `fail_on_disk_error`.
  */
@@ -1286,6 +1288,8 @@ sturdy_status sturdy_cache_evict_tag(const sturdy_cache *cache,
  * NULL) is true when nothing is left queued, false when the disk cannot take
  * writes now (the cache is degraded): it never waits for a failing disk.
  *
+ * Ownership: the library keeps none of the pointers passed in; results are written
+ * to the caller's memory.
  * Errors: `STURDY_STATUS_NULL_ARGUMENT`, `STURDY_STATUS_CLOSED`.
  */
 sturdy_status sturdy_cache_flush(const sturdy_cache *cache,
@@ -1295,6 +1299,8 @@ sturdy_status sturdy_cache_flush(const sturdy_cache *cache,
  * Blocks until the background open work (disk index build, clean-up of
  * abandoned temp files) is done.
  *
+ * Ownership: the library keeps none of the pointers passed in; results are written
+ * to the caller's memory.
  * Errors: `STURDY_STATUS_NULL_ARGUMENT`, `STURDY_STATUS_CLOSED`.
  */
 sturdy_status sturdy_cache_wait_ready(const sturdy_cache *cache);
@@ -1302,6 +1308,8 @@ sturdy_status sturdy_cache_wait_ready(const sturdy_cache *cache);
 /**
  * The cache's mode (normal, read-only or memory-only).
  *
+ * Ownership: the library keeps none of the pointers passed in; results are written
+ * to the caller's memory.
  * Errors: `STURDY_STATUS_NULL_ARGUMENT`, `STURDY_STATUS_CLOSED`.
  */
 sturdy_status sturdy_cache_mode(const sturdy_cache *cache,
@@ -1310,6 +1318,8 @@ sturdy_status sturdy_cache_mode(const sturdy_cache *cache,
 /**
  * The disk's health as last probed.
  *
+ * Ownership: the library keeps none of the pointers passed in; results are written
+ * to the caller's memory.
  * Errors: `STURDY_STATUS_NULL_ARGUMENT`, `STURDY_STATUS_CLOSED`.
  */
 sturdy_status sturdy_cache_disk_health(const sturdy_cache *cache,
@@ -1319,6 +1329,8 @@ sturdy_status sturdy_cache_disk_health(const sturdy_cache *cache,
  * Whether other processes' hot tiers see this handle's writes (the shared
  * coherence map could be created in the directory).
  *
+ * Ownership: the library keeps none of the pointers passed in; results are written
+ * to the caller's memory.
  * Errors: `STURDY_STATUS_NULL_ARGUMENT`, `STURDY_STATUS_CLOSED`.
  */
 sturdy_status sturdy_cache_is_coherent_across_processes(const sturdy_cache *cache,
@@ -1375,6 +1387,8 @@ sturdy_status sturdy_cache_inject_fault(const sturdy_cache *cache,
  *
  * Returns `STURDY_STATUS_OK`, or `STURDY_STATUS_NOT_FOUND` if it was not armed
  * (unknown id, or a `ONCE`/`TIMES` fault that already disarmed itself).
+ * Ownership: the library keeps none of the pointers passed in; results are written
+ * to the caller's memory.
  * Errors: `STURDY_STATUS_NULL_ARGUMENT`, `STURDY_STATUS_CLOSED`.
  */
 sturdy_status sturdy_cache_remove_fault(const sturdy_cache *cache,
@@ -1383,6 +1397,8 @@ sturdy_status sturdy_cache_remove_fault(const sturdy_cache *cache,
 /**
  * Disarms every fault.
  *
+ * Ownership: the library keeps none of the pointers passed in; results are written
+ * to the caller's memory.
  * Errors: `STURDY_STATUS_NULL_ARGUMENT`, `STURDY_STATUS_CLOSED`.
  */
 sturdy_status sturdy_cache_clear_faults(const sturdy_cache *cache);
@@ -1391,6 +1407,8 @@ sturdy_status sturdy_cache_clear_faults(const sturdy_cache *cache);
  * How many faults are armed now (`*out_active`) and how many times faults
  * have fired so far (`*out_injected`); either pointer may be NULL.
  *
+ * Ownership: the library keeps none of the pointers passed in; results are written
+ * to the caller's memory.
  * Errors: `STURDY_STATUS_NULL_ARGUMENT` (cache), `STURDY_STATUS_CLOSED`.
  */
 sturdy_status sturdy_cache_fault_counts(const sturdy_cache *cache,
@@ -1413,6 +1431,7 @@ sturdy_status sturdy_clock_new_manual(uint64_t start_ms,
 /**
  * Moves the clock forward by `ms` milliseconds (wall and monotonic time both).
  *
+ * Ownership: `clock` stays the caller's; results are written to the caller's memory.
  * Errors: `STURDY_STATUS_NULL_ARGUMENT` if `clock` is NULL.
  */
 sturdy_status sturdy_clock_advance_ms(const sturdy_clock *clock,
@@ -1422,6 +1441,7 @@ sturdy_status sturdy_clock_advance_ms(const sturdy_clock *clock,
  * Sets the wall-clock reading to `ms` since the epoch (it may go backwards,
  * to model a clock jump; monotonic time does not move).
  *
+ * Ownership: `clock` stays the caller's; results are written to the caller's memory.
  * Errors: `STURDY_STATUS_NULL_ARGUMENT` if `clock` is NULL.
  */
 sturdy_status sturdy_clock_set_ms(const sturdy_clock *clock,
@@ -1430,6 +1450,7 @@ sturdy_status sturdy_clock_set_ms(const sturdy_clock *clock,
 /**
  * The clock's wall-clock reading, ms since the epoch.
  *
+ * Ownership: `clock` stays the caller's; results are written to the caller's memory.
  * Errors: `STURDY_STATUS_NULL_ARGUMENT` if `clock` or `out_ms` is NULL.
  */
 sturdy_status sturdy_clock_now_ms(const sturdy_clock *clock,
@@ -1504,6 +1525,8 @@ sturdy_status sturdy_cache_subscribe(const sturdy_cache *cache,
  *
  * Returns `STURDY_STATUS_OK`, or `STURDY_STATUS_NOT_FOUND` if `listener_id` is
  * not subscribed through this handle.
+ * Ownership: the library keeps none of the pointers passed in; results are written
+ * to the caller's memory.
  * Errors: `STURDY_STATUS_NULL_ARGUMENT`, `STURDY_STATUS_CLOSED`.
  */
 sturdy_status sturdy_cache_unsubscribe(const sturdy_cache *cache,
@@ -1513,6 +1536,8 @@ sturdy_status sturdy_cache_unsubscribe(const sturdy_cache *cache,
  * Waits until every event emitted before this call has been delivered to the
  * listeners (returns at once when called from a listener, or with none).
  *
+ * Ownership: the library keeps none of the pointers passed in; results are written
+ * to the caller's memory.
  * Errors: `STURDY_STATUS_NULL_ARGUMENT`, `STURDY_STATUS_CLOSED`.
  */
 sturdy_status sturdy_cache_flush_events(const sturdy_cache *cache);
@@ -1554,6 +1579,8 @@ void sturdy_keys_free(sturdy_keys *keys);
  * rescans the disk, removes expired entries and abandoned temp files,
  * enforces the disk budget, cleans the quarantine. `*out_report` may be NULL.
  *
+ * Ownership: the library keeps none of the pointers passed in; results are written
+ * to the caller's memory.
  * Errors: `STURDY_STATUS_NULL_ARGUMENT`, `STURDY_STATUS_CLOSED`, `STURDY_STATUS_DISK_*`.
  */
 sturdy_status sturdy_cache_sweep(const sturdy_cache *cache,
@@ -1564,6 +1591,8 @@ sturdy_status sturdy_cache_sweep(const sturdy_cache *cache,
  * when a secret key is set), quarantining the corrupt ones: an audit of the
  * whole directory. Slow on large caches. `*out_report` may be NULL.
  *
+ * Ownership: the library keeps none of the pointers passed in; results are written
+ * to the caller's memory.
  * Errors: `STURDY_STATUS_NULL_ARGUMENT`, `STURDY_STATUS_CLOSED`, `STURDY_STATUS_DISK_*`
  * when the data folder cannot be listed.
  */
@@ -1576,6 +1605,8 @@ sturdy_status sturdy_cache_check(const sturdy_cache *cache,
  * background thread does this on its own; this is for tests and for callers
  * that want recovery at a moment of their choosing. `*out_report` may be NULL.
  *
+ * Ownership: the library keeps none of the pointers passed in; results are written
+ * to the caller's memory.
  * Errors: `STURDY_STATUS_NULL_ARGUMENT`, `STURDY_STATUS_CLOSED`.
  */
 sturdy_status sturdy_cache_run_recovery(const sturdy_cache *cache,
@@ -1587,6 +1618,8 @@ sturdy_status sturdy_cache_run_recovery(const sturdy_cache *cache,
  * closed to calls (maintenance), `STURDY_BREAKER_STATE_DISABLED` never trips,
  * any other state resets it to closed. `path` is a `sturdy_disk_path`.
  *
+ * Ownership: the library keeps none of the pointers passed in; results are written
+ * to the caller's memory.
  * Errors: `STURDY_STATUS_NULL_ARGUMENT`; `STURDY_STATUS_INVALID_ARGUMENT` for
  * an unknown path or state; `STURDY_STATUS_CLOSED`.
  */
@@ -1647,6 +1680,7 @@ sturdy_status sturdy_options_set_secret_key(sturdy_options *options,
  *
  * Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
  * Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+ * Ownership: the value is copied into `options`, which stays the caller's.
  */
 sturdy_status sturdy_options_set_memory_limit(sturdy_options *options,
                                               uint64_t bytes);
@@ -1657,6 +1691,7 @@ sturdy_status sturdy_options_set_memory_limit(sturdy_options *options,
  *
  * Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
  * Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+ * Ownership: the value is copied into `options`, which stays the caller's.
  */
 sturdy_status sturdy_options_set_disk_limit(sturdy_options *options,
                                             uint64_t bytes);
@@ -1666,6 +1701,7 @@ sturdy_status sturdy_options_set_disk_limit(sturdy_options *options,
  *
  * Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
  * Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+ * Ownership: the value is copied into `options`, which stays the caller's.
  */
 sturdy_status sturdy_options_set_default_ttl_ms(sturdy_options *options,
                                                 uint64_t ms);
@@ -1677,6 +1713,7 @@ sturdy_status sturdy_options_set_default_ttl_ms(sturdy_options *options,
  *
  * Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL; `STURDY_STATUS_INVALID_ARGUMENT` for an unknown value.
  * Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+ * Ownership: the value is copied into `options`, which stays the caller's.
  */
 sturdy_status sturdy_options_set_durability(sturdy_options *options,
                                             uint32_t durability);
@@ -1688,6 +1725,7 @@ sturdy_status sturdy_options_set_durability(sturdy_options *options,
  *
  * Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL; `STURDY_STATUS_INVALID_ARGUMENT` for an unknown value.
  * Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+ * Ownership: the value is copied into `options`, which stays the caller's.
  */
 sturdy_status sturdy_options_set_write_mode(sturdy_options *options,
                                             uint32_t write_mode);
@@ -1697,6 +1735,7 @@ sturdy_status sturdy_options_set_write_mode(sturdy_options *options,
  *
  * Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
  * Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+ * Ownership: the value is copied into `options`, which stays the caller's.
  */
 sturdy_status sturdy_options_set_max_key_size(sturdy_options *options,
                                               size_t bytes);
@@ -1706,6 +1745,7 @@ sturdy_status sturdy_options_set_max_key_size(sturdy_options *options,
  *
  * Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
  * Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+ * Ownership: the value is copied into `options`, which stays the caller's.
  */
 sturdy_status sturdy_options_set_max_value_size(sturdy_options *options,
                                                 size_t bytes);
@@ -1715,6 +1755,7 @@ sturdy_status sturdy_options_set_max_value_size(sturdy_options *options,
  *
  * Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
  * Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+ * Ownership: the value is copied into `options`, which stays the caller's.
  */
 sturdy_status sturdy_options_set_compression_threshold(sturdy_options *options,
                                                        size_t bytes);
@@ -1724,6 +1765,7 @@ sturdy_status sturdy_options_set_compression_threshold(sturdy_options *options,
  *
  * Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
  * Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+ * Ownership: the value is copied into `options`, which stays the caller's.
  */
 sturdy_status sturdy_options_set_compression_level(sturdy_options *options,
                                                    int32_t level);
@@ -1733,6 +1775,7 @@ sturdy_status sturdy_options_set_compression_level(sturdy_options *options,
  *
  * Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
  * Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+ * Ownership: the value is copied into `options`, which stays the caller's.
  */
 sturdy_status sturdy_options_set_quarantine_retention_ms(sturdy_options *options,
                                                          uint64_t ms);
@@ -1742,6 +1785,7 @@ sturdy_status sturdy_options_set_quarantine_retention_ms(sturdy_options *options
  *
  * Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
  * Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+ * Ownership: the value is copied into `options`, which stays the caller's.
  */
 sturdy_status sturdy_options_set_quarantine_max_bytes(sturdy_options *options,
                                                       uint64_t bytes);
@@ -1752,6 +1796,7 @@ sturdy_status sturdy_options_set_quarantine_max_bytes(sturdy_options *options,
  *
  * Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
  * Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+ * Ownership: the value is copied into `options`, which stays the caller's.
  */
 sturdy_status sturdy_options_set_sweep_interval_ms(sturdy_options *options,
                                                    uint64_t ms);
@@ -1761,6 +1806,7 @@ sturdy_status sturdy_options_set_sweep_interval_ms(sturdy_options *options,
  *
  * Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
  * Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+ * Ownership: the value is copied into `options`, which stays the caller's.
  */
 sturdy_status sturdy_options_set_hot_shards(sturdy_options *options,
                                             size_t shards);
@@ -1771,6 +1817,7 @@ sturdy_status sturdy_options_set_hot_shards(sturdy_options *options,
  *
  * Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
  * Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+ * Ownership: the value is copied into `options`, which stays the caller's.
  */
 sturdy_status sturdy_options_set_degraded_memory_factor(sturdy_options *options,
                                                         double factor);
@@ -1780,6 +1827,7 @@ sturdy_status sturdy_options_set_degraded_memory_factor(sturdy_options *options,
  *
  * Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
  * Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+ * Ownership: the value is copied into `options`, which stays the caller's.
  */
 sturdy_status sturdy_options_set_max_replay_entries(sturdy_options *options,
                                                     size_t entries);
@@ -1789,6 +1837,7 @@ sturdy_status sturdy_options_set_max_replay_entries(sturdy_options *options,
  *
  * Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
  * Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+ * Ownership: the value is copied into `options`, which stays the caller's.
  */
 sturdy_status sturdy_options_set_max_replay_bytes(sturdy_options *options,
                                                   uint64_t bytes);
@@ -1798,6 +1847,7 @@ sturdy_status sturdy_options_set_max_replay_bytes(sturdy_options *options,
  *
  * Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
  * Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+ * Ownership: the value is copied into `options`, which stays the caller's.
  */
 sturdy_status sturdy_options_set_drain_batch_size(sturdy_options *options,
                                                   size_t entries);
@@ -1808,6 +1858,7 @@ sturdy_status sturdy_options_set_drain_batch_size(sturdy_options *options,
  *
  * Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
  * Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+ * Ownership: the value is copied into `options`, which stays the caller's.
  */
 sturdy_status sturdy_options_set_health_interval_ms(sturdy_options *options,
                                                     uint64_t ms);
@@ -1818,6 +1869,7 @@ sturdy_status sturdy_options_set_health_interval_ms(sturdy_options *options,
  *
  * Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
  * Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+ * Ownership: the value is copied into `options`, which stays the caller's.
  */
 sturdy_status sturdy_options_set_io_timeout_ms(sturdy_options *options,
                                                uint64_t ms);
@@ -1828,6 +1880,7 @@ sturdy_status sturdy_options_set_io_timeout_ms(sturdy_options *options,
  *
  * Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
  * Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+ * Ownership: the value is copied into `options`, which stays the caller's.
  */
 sturdy_status sturdy_options_set_fail_on_disk_error(sturdy_options *options,
                                                     bool enabled);
@@ -1837,6 +1890,7 @@ sturdy_status sturdy_options_set_fail_on_disk_error(sturdy_options *options,
  *
  * Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
  * Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+ * Ownership: the value is copied into `options`, which stays the caller's.
  */
 sturdy_status sturdy_options_set_breaker_failure_threshold(sturdy_options *options,
                                                            uint32_t failures);
@@ -1847,6 +1901,7 @@ sturdy_status sturdy_options_set_breaker_failure_threshold(sturdy_options *optio
  *
  * Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
  * Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+ * Ownership: the value is copied into `options`, which stays the caller's.
  */
 sturdy_status sturdy_options_set_breaker_failure_rate_threshold(sturdy_options *options,
                                                                 double rate);
@@ -1856,6 +1911,7 @@ sturdy_status sturdy_options_set_breaker_failure_rate_threshold(sturdy_options *
  *
  * Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
  * Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+ * Ownership: the value is copied into `options`, which stays the caller's.
  */
 sturdy_status sturdy_options_set_breaker_minimum_calls(sturdy_options *options,
                                                        uint32_t calls);
@@ -1865,6 +1921,7 @@ sturdy_status sturdy_options_set_breaker_minimum_calls(sturdy_options *options,
  *
  * Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
  * Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+ * Ownership: the value is copied into `options`, which stays the caller's.
  */
 sturdy_status sturdy_options_set_breaker_rolling_window_ms(sturdy_options *options,
                                                            uint64_t ms);
@@ -1874,6 +1931,7 @@ sturdy_status sturdy_options_set_breaker_rolling_window_ms(sturdy_options *optio
  *
  * Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
  * Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+ * Ownership: the value is copied into `options`, which stays the caller's.
  */
 sturdy_status sturdy_options_set_breaker_window_buckets(sturdy_options *options,
                                                         uint32_t buckets);
@@ -1884,6 +1942,7 @@ sturdy_status sturdy_options_set_breaker_window_buckets(sturdy_options *options,
  *
  * Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
  * Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+ * Ownership: the value is copied into `options`, which stays the caller's.
  */
 sturdy_status sturdy_options_set_breaker_slow_call_threshold_ms(sturdy_options *options,
                                                                 uint64_t ms);
@@ -1893,6 +1952,7 @@ sturdy_status sturdy_options_set_breaker_slow_call_threshold_ms(sturdy_options *
  *
  * Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
  * Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+ * Ownership: the value is copied into `options`, which stays the caller's.
  */
 sturdy_status sturdy_options_set_breaker_open_timeout_ms(sturdy_options *options,
                                                          uint64_t ms);
@@ -1903,6 +1963,7 @@ sturdy_status sturdy_options_set_breaker_open_timeout_ms(sturdy_options *options
  *
  * Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
  * Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+ * Ownership: the value is copied into `options`, which stays the caller's.
  */
 sturdy_status sturdy_options_set_breaker_max_open_timeout_ms(sturdy_options *options,
                                                              uint64_t ms);
@@ -1912,6 +1973,7 @@ sturdy_status sturdy_options_set_breaker_max_open_timeout_ms(sturdy_options *opt
  *
  * Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
  * Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+ * Ownership: the value is copied into `options`, which stays the caller's.
  */
 sturdy_status sturdy_options_set_breaker_recovery_factor(sturdy_options *options,
                                                          double fraction);
@@ -1921,6 +1983,7 @@ sturdy_status sturdy_options_set_breaker_recovery_factor(sturdy_options *options
  *
  * Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
  * Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+ * Ownership: the value is copied into `options`, which stays the caller's.
  */
 sturdy_status sturdy_options_set_breaker_half_open_max_calls(sturdy_options *options,
                                                              uint32_t calls);
@@ -1930,6 +1993,7 @@ sturdy_status sturdy_options_set_breaker_half_open_max_calls(sturdy_options *opt
  *
  * Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
  * Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+ * Ownership: the value is copied into `options`, which stays the caller's.
  */
 sturdy_status sturdy_options_set_breaker_success_threshold(sturdy_options *options,
                                                            uint32_t successes);
@@ -1940,6 +2004,7 @@ sturdy_status sturdy_options_set_breaker_success_threshold(sturdy_options *optio
  *
  * Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL; `STURDY_STATUS_INVALID_ARGUMENT` for an unknown value.
  * Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+ * Ownership: the value is copied into `options`, which stays the caller's.
  */
 sturdy_status sturdy_options_set_breaker_failure_kinds(sturdy_options *options,
                                                        uint32_t mask);

@@ -538,6 +538,8 @@ pub unsafe extern "C" fn sturdy_cache_pop(
 /// Removes every entry. `*out_removed` (may be NULL) is the number of disk
 /// entries removed.
 ///
+/// Ownership: the library keeps none of the pointers passed in; results are written
+/// to the caller's memory.
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT`, `STURDY_STATUS_CLOSED`,
 /// `STURDY_STATUS_DISK_*` only with `fail_on_disk_error`.
 #[unsafe(no_mangle)]
@@ -575,6 +577,8 @@ pub unsafe extern "C" fn sturdy_cache_evict_tag(
 /// NULL) is true when nothing is left queued, false when the disk cannot take
 /// writes now (the cache is degraded): it never waits for a failing disk.
 ///
+/// Ownership: the library keeps none of the pointers passed in; results are written
+/// to the caller's memory.
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT`, `STURDY_STATUS_CLOSED`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_cache_flush(cache: *const sturdy_cache, out_all_written: *mut bool) -> sturdy_status {
@@ -588,6 +592,8 @@ pub unsafe extern "C" fn sturdy_cache_flush(cache: *const sturdy_cache, out_all_
 /// Blocks until the background open work (disk index build, clean-up of
 /// abandoned temp files) is done.
 ///
+/// Ownership: the library keeps none of the pointers passed in; results are written
+/// to the caller's memory.
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT`, `STURDY_STATUS_CLOSED`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_cache_wait_ready(cache: *const sturdy_cache) -> sturdy_status {
@@ -599,6 +605,8 @@ pub unsafe extern "C" fn sturdy_cache_wait_ready(cache: *const sturdy_cache) -> 
 
 /// The cache's mode (normal, read-only or memory-only).
 ///
+/// Ownership: the library keeps none of the pointers passed in; results are written
+/// to the caller's memory.
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT`, `STURDY_STATUS_CLOSED`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_cache_mode(cache: *const sturdy_cache, out_mode: *mut sturdy_mode) -> sturdy_status {
@@ -611,6 +619,8 @@ pub unsafe extern "C" fn sturdy_cache_mode(cache: *const sturdy_cache, out_mode:
 
 /// The disk's health as last probed.
 ///
+/// Ownership: the library keeps none of the pointers passed in; results are written
+/// to the caller's memory.
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT`, `STURDY_STATUS_CLOSED`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_cache_disk_health(
@@ -627,6 +637,8 @@ pub unsafe extern "C" fn sturdy_cache_disk_health(
 /// Whether other processes' hot tiers see this handle's writes (the shared
 /// coherence map could be created in the directory).
 ///
+/// Ownership: the library keeps none of the pointers passed in; results are written
+/// to the caller's memory.
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT`, `STURDY_STATUS_CLOSED`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_cache_is_coherent_across_processes(

@@ -122,6 +122,8 @@ pub unsafe extern "C" fn sturdy_cache_inject_fault(
 ///
 /// Returns `STURDY_STATUS_OK`, or `STURDY_STATUS_NOT_FOUND` if it was not armed
 /// (unknown id, or a `ONCE`/`TIMES` fault that already disarmed itself).
+/// Ownership: the library keeps none of the pointers passed in; results are written
+/// to the caller's memory.
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT`, `STURDY_STATUS_CLOSED`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_cache_remove_fault(cache: *const sturdy_cache, fault_id: u64) -> sturdy_status {
@@ -133,6 +135,8 @@ pub unsafe extern "C" fn sturdy_cache_remove_fault(cache: *const sturdy_cache, f
 
 /// Disarms every fault.
 ///
+/// Ownership: the library keeps none of the pointers passed in; results are written
+/// to the caller's memory.
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT`, `STURDY_STATUS_CLOSED`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_cache_clear_faults(cache: *const sturdy_cache) -> sturdy_status {
@@ -147,6 +151,8 @@ pub unsafe extern "C" fn sturdy_cache_clear_faults(cache: *const sturdy_cache) -
 /// How many faults are armed now (`*out_active`) and how many times faults
 /// have fired so far (`*out_injected`); either pointer may be NULL.
 ///
+/// Ownership: the library keeps none of the pointers passed in; results are written
+/// to the caller's memory.
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT` (cache), `STURDY_STATUS_CLOSED`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_cache_fault_counts(

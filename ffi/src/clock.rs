@@ -36,6 +36,7 @@ pub unsafe extern "C" fn sturdy_clock_new_manual(start_ms: u64, out_clock: *mut 
 
 /// Moves the clock forward by `ms` milliseconds (wall and monotonic time both).
 ///
+/// Ownership: `clock` stays the caller's; results are written to the caller's memory.
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT` if `clock` is NULL.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_clock_advance_ms(clock: *const sturdy_clock, ms: u64) -> sturdy_status {
@@ -48,6 +49,7 @@ pub unsafe extern "C" fn sturdy_clock_advance_ms(clock: *const sturdy_clock, ms:
 /// Sets the wall-clock reading to `ms` since the epoch (it may go backwards,
 /// to model a clock jump; monotonic time does not move).
 ///
+/// Ownership: `clock` stays the caller's; results are written to the caller's memory.
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT` if `clock` is NULL.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_clock_set_ms(clock: *const sturdy_clock, ms: u64) -> sturdy_status {
@@ -59,6 +61,7 @@ pub unsafe extern "C" fn sturdy_clock_set_ms(clock: *const sturdy_clock, ms: u64
 
 /// The clock's wall-clock reading, ms since the epoch.
 ///
+/// Ownership: `clock` stays the caller's; results are written to the caller's memory.
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT` if `clock` or `out_ms` is NULL.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_clock_now_ms(clock: *const sturdy_clock, out_ms: *mut u64) -> sturdy_status {

@@ -225,6 +225,8 @@ pub unsafe extern "C" fn sturdy_cache_subscribe(
 ///
 /// Returns `STURDY_STATUS_OK`, or `STURDY_STATUS_NOT_FOUND` if `listener_id` is
 /// not subscribed through this handle.
+/// Ownership: the library keeps none of the pointers passed in; results are written
+/// to the caller's memory.
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT`, `STURDY_STATUS_CLOSED`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_cache_unsubscribe(cache: *const sturdy_cache, listener_id: u64) -> sturdy_status {
@@ -241,6 +243,8 @@ pub unsafe extern "C" fn sturdy_cache_unsubscribe(cache: *const sturdy_cache, li
 /// Waits until every event emitted before this call has been delivered to the
 /// listeners (returns at once when called from a listener, or with none).
 ///
+/// Ownership: the library keeps none of the pointers passed in; results are written
+/// to the caller's memory.
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT`, `STURDY_STATUS_CLOSED`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_cache_flush_events(cache: *const sturdy_cache) -> sturdy_status {

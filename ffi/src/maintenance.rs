@@ -72,6 +72,8 @@ pub enum sturdy_disk_path {
 /// rescans the disk, removes expired entries and abandoned temp files,
 /// enforces the disk budget, cleans the quarantine. `*out_report` may be NULL.
 ///
+/// Ownership: the library keeps none of the pointers passed in; results are written
+/// to the caller's memory.
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT`, `STURDY_STATUS_CLOSED`, `STURDY_STATUS_DISK_*`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_cache_sweep(
@@ -97,6 +99,8 @@ pub unsafe extern "C" fn sturdy_cache_sweep(
 /// when a secret key is set), quarantining the corrupt ones: an audit of the
 /// whole directory. Slow on large caches. `*out_report` may be NULL.
 ///
+/// Ownership: the library keeps none of the pointers passed in; results are written
+/// to the caller's memory.
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT`, `STURDY_STATUS_CLOSED`, `STURDY_STATUS_DISK_*`
 /// when the data folder cannot be listed.
 #[unsafe(no_mangle)]
@@ -123,6 +127,8 @@ pub unsafe extern "C" fn sturdy_cache_check(
 /// background thread does this on its own; this is for tests and for callers
 /// that want recovery at a moment of their choosing. `*out_report` may be NULL.
 ///
+/// Ownership: the library keeps none of the pointers passed in; results are written
+/// to the caller's memory.
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT`, `STURDY_STATUS_CLOSED`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_cache_run_recovery(
@@ -148,6 +154,8 @@ pub unsafe extern "C" fn sturdy_cache_run_recovery(
 /// closed to calls (maintenance), `STURDY_BREAKER_STATE_DISABLED` never trips,
 /// any other state resets it to closed. `path` is a `sturdy_disk_path`.
 ///
+/// Ownership: the library keeps none of the pointers passed in; results are written
+/// to the caller's memory.
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT`; `STURDY_STATUS_INVALID_ARGUMENT` for
 /// an unknown path or state; `STURDY_STATUS_CLOSED`.
 #[unsafe(no_mangle)]

@@ -173,6 +173,7 @@ unsafe fn edit<'a>(options: *mut sturdy_options) -> FfiResult<&'a mut Config> {
 ///
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
 /// Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+/// Ownership: the value is copied into `options`, which stays the caller's.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_options_set_memory_limit(options: *mut sturdy_options, bytes: u64) -> sturdy_status {
     call("sturdy_options_set_memory_limit", || {
@@ -187,6 +188,7 @@ pub unsafe extern "C" fn sturdy_options_set_memory_limit(options: *mut sturdy_op
 ///
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
 /// Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+/// Ownership: the value is copied into `options`, which stays the caller's.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_options_set_disk_limit(options: *mut sturdy_options, bytes: u64) -> sturdy_status {
     call("sturdy_options_set_disk_limit", || {
@@ -200,6 +202,7 @@ pub unsafe extern "C" fn sturdy_options_set_disk_limit(options: *mut sturdy_opti
 ///
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
 /// Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+/// Ownership: the value is copied into `options`, which stays the caller's.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_options_set_default_ttl_ms(options: *mut sturdy_options, ms: u64) -> sturdy_status {
     call("sturdy_options_set_default_ttl_ms", || {
@@ -215,6 +218,7 @@ pub unsafe extern "C" fn sturdy_options_set_default_ttl_ms(options: *mut sturdy_
 ///
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL; `STURDY_STATUS_INVALID_ARGUMENT` for an unknown value.
 /// Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+/// Ownership: the value is copied into `options`, which stays the caller's.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_options_set_durability(options: *mut sturdy_options, durability: u32) -> sturdy_status {
     call("sturdy_options_set_durability", || {
@@ -230,6 +234,7 @@ pub unsafe extern "C" fn sturdy_options_set_durability(options: *mut sturdy_opti
 ///
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL; `STURDY_STATUS_INVALID_ARGUMENT` for an unknown value.
 /// Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+/// Ownership: the value is copied into `options`, which stays the caller's.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_options_set_write_mode(options: *mut sturdy_options, write_mode: u32) -> sturdy_status {
     call("sturdy_options_set_write_mode", || {
@@ -243,6 +248,7 @@ pub unsafe extern "C" fn sturdy_options_set_write_mode(options: *mut sturdy_opti
 ///
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
 /// Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+/// Ownership: the value is copied into `options`, which stays the caller's.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_options_set_max_key_size(options: *mut sturdy_options, bytes: usize) -> sturdy_status {
     call("sturdy_options_set_max_key_size", || {
@@ -256,6 +262,7 @@ pub unsafe extern "C" fn sturdy_options_set_max_key_size(options: *mut sturdy_op
 ///
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
 /// Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+/// Ownership: the value is copied into `options`, which stays the caller's.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_options_set_max_value_size(
     options: *mut sturdy_options,
@@ -272,6 +279,7 @@ pub unsafe extern "C" fn sturdy_options_set_max_value_size(
 ///
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
 /// Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+/// Ownership: the value is copied into `options`, which stays the caller's.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_options_set_compression_threshold(
     options: *mut sturdy_options,
@@ -288,6 +296,7 @@ pub unsafe extern "C" fn sturdy_options_set_compression_threshold(
 ///
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
 /// Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+/// Ownership: the value is copied into `options`, which stays the caller's.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_options_set_compression_level(
     options: *mut sturdy_options,
@@ -304,6 +313,7 @@ pub unsafe extern "C" fn sturdy_options_set_compression_level(
 ///
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
 /// Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+/// Ownership: the value is copied into `options`, which stays the caller's.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_options_set_quarantine_retention_ms(
     options: *mut sturdy_options,
@@ -320,6 +330,7 @@ pub unsafe extern "C" fn sturdy_options_set_quarantine_retention_ms(
 ///
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
 /// Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+/// Ownership: the value is copied into `options`, which stays the caller's.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_options_set_quarantine_max_bytes(
     options: *mut sturdy_options,
@@ -337,6 +348,7 @@ pub unsafe extern "C" fn sturdy_options_set_quarantine_max_bytes(
 ///
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
 /// Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+/// Ownership: the value is copied into `options`, which stays the caller's.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_options_set_sweep_interval_ms(options: *mut sturdy_options, ms: u64) -> sturdy_status {
     call("sturdy_options_set_sweep_interval_ms", || {
@@ -350,6 +362,7 @@ pub unsafe extern "C" fn sturdy_options_set_sweep_interval_ms(options: *mut stur
 ///
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
 /// Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+/// Ownership: the value is copied into `options`, which stays the caller's.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_options_set_hot_shards(options: *mut sturdy_options, shards: usize) -> sturdy_status {
     call("sturdy_options_set_hot_shards", || {
@@ -364,6 +377,7 @@ pub unsafe extern "C" fn sturdy_options_set_hot_shards(options: *mut sturdy_opti
 ///
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
 /// Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+/// Ownership: the value is copied into `options`, which stays the caller's.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_options_set_degraded_memory_factor(
     options: *mut sturdy_options,
@@ -380,6 +394,7 @@ pub unsafe extern "C" fn sturdy_options_set_degraded_memory_factor(
 ///
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
 /// Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+/// Ownership: the value is copied into `options`, which stays the caller's.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_options_set_max_replay_entries(
     options: *mut sturdy_options,
@@ -396,6 +411,7 @@ pub unsafe extern "C" fn sturdy_options_set_max_replay_entries(
 ///
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
 /// Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+/// Ownership: the value is copied into `options`, which stays the caller's.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_options_set_max_replay_bytes(
     options: *mut sturdy_options,
@@ -412,6 +428,7 @@ pub unsafe extern "C" fn sturdy_options_set_max_replay_bytes(
 ///
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
 /// Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+/// Ownership: the value is copied into `options`, which stays the caller's.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_options_set_drain_batch_size(
     options: *mut sturdy_options,
@@ -429,6 +446,7 @@ pub unsafe extern "C" fn sturdy_options_set_drain_batch_size(
 ///
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
 /// Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+/// Ownership: the value is copied into `options`, which stays the caller's.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_options_set_health_interval_ms(options: *mut sturdy_options, ms: u64) -> sturdy_status {
     call("sturdy_options_set_health_interval_ms", || {
@@ -443,6 +461,7 @@ pub unsafe extern "C" fn sturdy_options_set_health_interval_ms(options: *mut stu
 ///
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
 /// Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+/// Ownership: the value is copied into `options`, which stays the caller's.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_options_set_io_timeout_ms(options: *mut sturdy_options, ms: u64) -> sturdy_status {
     call("sturdy_options_set_io_timeout_ms", || {
@@ -457,6 +476,7 @@ pub unsafe extern "C" fn sturdy_options_set_io_timeout_ms(options: *mut sturdy_o
 ///
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
 /// Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+/// Ownership: the value is copied into `options`, which stays the caller's.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_options_set_fail_on_disk_error(
     options: *mut sturdy_options,
@@ -473,6 +493,7 @@ pub unsafe extern "C" fn sturdy_options_set_fail_on_disk_error(
 ///
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
 /// Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+/// Ownership: the value is copied into `options`, which stays the caller's.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_options_set_breaker_failure_threshold(
     options: *mut sturdy_options,
@@ -490,6 +511,7 @@ pub unsafe extern "C" fn sturdy_options_set_breaker_failure_threshold(
 ///
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
 /// Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+/// Ownership: the value is copied into `options`, which stays the caller's.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_options_set_breaker_failure_rate_threshold(
     options: *mut sturdy_options,
@@ -506,6 +528,7 @@ pub unsafe extern "C" fn sturdy_options_set_breaker_failure_rate_threshold(
 ///
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
 /// Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+/// Ownership: the value is copied into `options`, which stays the caller's.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_options_set_breaker_minimum_calls(
     options: *mut sturdy_options,
@@ -522,6 +545,7 @@ pub unsafe extern "C" fn sturdy_options_set_breaker_minimum_calls(
 ///
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
 /// Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+/// Ownership: the value is copied into `options`, which stays the caller's.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_options_set_breaker_rolling_window_ms(
     options: *mut sturdy_options,
@@ -538,6 +562,7 @@ pub unsafe extern "C" fn sturdy_options_set_breaker_rolling_window_ms(
 ///
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
 /// Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+/// Ownership: the value is copied into `options`, which stays the caller's.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_options_set_breaker_window_buckets(
     options: *mut sturdy_options,
@@ -555,6 +580,7 @@ pub unsafe extern "C" fn sturdy_options_set_breaker_window_buckets(
 ///
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
 /// Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+/// Ownership: the value is copied into `options`, which stays the caller's.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_options_set_breaker_slow_call_threshold_ms(
     options: *mut sturdy_options,
@@ -571,6 +597,7 @@ pub unsafe extern "C" fn sturdy_options_set_breaker_slow_call_threshold_ms(
 ///
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
 /// Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+/// Ownership: the value is copied into `options`, which stays the caller's.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_options_set_breaker_open_timeout_ms(
     options: *mut sturdy_options,
@@ -588,6 +615,7 @@ pub unsafe extern "C" fn sturdy_options_set_breaker_open_timeout_ms(
 ///
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
 /// Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+/// Ownership: the value is copied into `options`, which stays the caller's.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_options_set_breaker_max_open_timeout_ms(
     options: *mut sturdy_options,
@@ -604,6 +632,7 @@ pub unsafe extern "C" fn sturdy_options_set_breaker_max_open_timeout_ms(
 ///
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
 /// Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+/// Ownership: the value is copied into `options`, which stays the caller's.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_options_set_breaker_recovery_factor(
     options: *mut sturdy_options,
@@ -620,6 +649,7 @@ pub unsafe extern "C" fn sturdy_options_set_breaker_recovery_factor(
 ///
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
 /// Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+/// Ownership: the value is copied into `options`, which stays the caller's.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_options_set_breaker_half_open_max_calls(
     options: *mut sturdy_options,
@@ -636,6 +666,7 @@ pub unsafe extern "C" fn sturdy_options_set_breaker_half_open_max_calls(
 ///
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL.
 /// Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+/// Ownership: the value is copied into `options`, which stays the caller's.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_options_set_breaker_success_threshold(
     options: *mut sturdy_options,
@@ -653,6 +684,7 @@ pub unsafe extern "C" fn sturdy_options_set_breaker_success_threshold(
 ///
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL; `STURDY_STATUS_INVALID_ARGUMENT` for an unknown value.
 /// Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).
+/// Ownership: the value is copied into `options`, which stays the caller's.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sturdy_options_set_breaker_failure_kinds(
     options: *mut sturdy_options,
