@@ -26,11 +26,14 @@ impl Value {
 
     /// The value-type tag the writer stored (opaque to the core; the bindings use
     /// it to restore a value's language type).
+    #[inline]
     pub fn value_type(&self) -> u8 {
         self.value_type
     }
 
-    /// The bytes.
+    /// The bytes. Inlined: every binding's hot get goes through here, across
+    /// crates, where a plain function would stay a call without LTO.
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf[self.start..]
     }
@@ -38,12 +41,14 @@ impl Value {
 
 impl Deref for Value {
     type Target = [u8];
+    #[inline]
     fn deref(&self) -> &[u8] {
         self.as_bytes()
     }
 }
 
 impl AsRef<[u8]> for Value {
+    #[inline]
     fn as_ref(&self) -> &[u8] {
         self.as_bytes()
     }
