@@ -28,7 +28,7 @@ use sturdycache::{Cache, Config, DiskPath, Keys, LoadError, SetOptions, Ttl, val
 
 use crate::codec::{self, Ignore};
 use crate::errors::{CacheError, to_py};
-use crate::{config, convert, gate};
+use crate::{config, convert, forkgate, gate};
 
 /// `expire` as seconds: a number, a `datetime.timedelta`, or None.
 fn expire_seconds(expire: Option<&Bound<'_, PyAny>>) -> PyResult<Option<f64>> {
@@ -88,7 +88,10 @@ fn unsupported(what: &str) -> PyErr {
 
 /// Drops a core handle without the GIL.
 fn release(py: Python<'_>, cache: Arc<Cache>) {
-    py.detach(move || drop(cache));
+    py.detach(move || {
+        let _inside = forkgate::enter();
+        drop(cache)
+    });
 }
 
 static PICKLE_DUMPS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
@@ -132,7 +135,13 @@ impl NativeCache {
         if gate::is_closed() {
             return Err(CacheError::new_err("the interpreter is exiting: caches are closed"));
         }
-        let cache = Arc::new(py.detach(move || Cache::open(config)).map_err(to_py)?);
+        let cache = Arc::new(
+            py.detach(move || {
+                let _inside = forkgate::enter();
+                Cache::open(config)
+            })
+            .map_err(to_py)?,
+        );
         if let Some(dispatcher) = self.dispatcher.get() {
             subscribe(&cache, dispatcher.clone_ref(py));
         }
@@ -149,13 +158,32 @@ impl NativeCache {
 
     /// Runs `f` on the core handle with the GIL released (the handle is
     /// dropped there too).
-    fn run<T: Send>(&self, py: Python<'_>, f: impl FnOnce(&Cache) -> T + Send) -> PyResult<T> {
-        let cache = self.handle(py)?;
-        Ok(py.detach(move || {
-            let result = f(&cache);
-            drop(cache);
-            result
-        }))
+    ///
+    /// While a fork is being prepared the call lets go of the handle (so the
+    /// fork can close the cache) and waits; afterwards it runs on the handle
+    /// reopened after the fork.
+    fn run<T: Send, F: FnOnce(&Cache) -> T + Send>(&self, py: Python<'_>, f: F) -> PyResult<T> {
+        let mut call = f;
+        loop {
+            let cache = self.handle(py)?;
+            let outcome = py.detach(move || match forkgate::try_enter() {
+                Some(inside) => {
+                    let result = call(&cache);
+                    drop(cache);
+                    drop(inside);
+                    Ok(result)
+                }
+                None => {
+                    drop(cache);
+                    forkgate::wait_for_fork();
+                    Err(call)
+                }
+            });
+            match outcome {
+                Ok(result) => return Ok(result),
+                Err(back) => call = back,
+            }
+        }
     }
 
     fn unpickle(&self) -> bool {
@@ -234,10 +262,15 @@ impl NativeCache {
             return Err(PyRuntimeError::new_err("the cache is already open"));
         }
         let opening = config.clone();
-        let cache = py.detach(move || Cache::open(opening)).map_err(to_py)?;
+        let cache = py
+            .detach(move || {
+                let _inside = forkgate::enter();
+                Cache::open(opening)
+            })
+            .map_err(to_py)?;
         self.use_json.store(use_json, Ordering::Relaxed);
         if self.config.set(config).is_err() {
-            py.detach(move || drop(cache));
+            release(py, Arc::new(cache));
             return Err(PyRuntimeError::new_err("the cache is already open"));
         }
         self.slot.store(Some(Arc::new(cache)));
@@ -250,6 +283,7 @@ impl NativeCache {
         match self.slot.swap(None) {
             Some(cache) => {
                 py.detach(move || {
+                    let _inside = forkgate::enter();
                     cache.flush();
                     drop(cache);
                 });
@@ -653,7 +687,10 @@ impl KeyIter {
             std::sync::TryLockError::Poisoned(_) => PyRuntimeError::new_err("key iterator is broken"),
         })?;
         let keys: &mut Keys = &mut keys;
-        match py.detach(|| keys.next()) {
+        match py.detach(|| {
+            let _inside = forkgate::enter();
+            keys.next()
+        }) {
             Some(Ok(key)) => Ok(PyBytes::new(py, &key)),
             Some(Err(e)) => Err(to_py(e)),
             None => Err(PyStopIteration::new_err(())),

@@ -17,6 +17,7 @@ mod codec;
 mod config;
 mod convert;
 mod errors;
+mod forkgate;
 mod gate;
 
 /// Parses a size such as `"512MiB"`, `"1GB"` or `"4096"` into bytes (the core's parser).
@@ -36,6 +37,7 @@ fn _close_gate(py: Python<'_>, timeout: f64) {
 #[pyfunction]
 fn _after_fork_in_child() {
     gate::after_fork_in_child();
+    forkgate::after_fork_in_child();
 }
 
 /// The `sturdycache._native` module.
@@ -53,6 +55,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parse_size, m)?)?;
     m.add_function(wrap_pyfunction!(_close_gate, m)?)?;
     m.add_function(wrap_pyfunction!(_after_fork_in_child, m)?)?;
+    m.add_function(wrap_pyfunction!(forkgate::_before_fork, m)?)?;
+    m.add_function(wrap_pyfunction!(forkgate::_after_fork_in_parent, m)?)?;
+    m.add_function(wrap_pyfunction!(forkgate::_wait_for_threads, m)?)?;
     m.add_function(wrap_pyfunction!(codec::_install_codec, m)?)?;
     m.add_function(wrap_pyfunction!(cache::memo_key, m)?)?;
     m.add_function(wrap_pyfunction!(cache::encode_key, m)?)?;

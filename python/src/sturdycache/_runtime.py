@@ -1,10 +1,12 @@
 """Process-wide plumbing: worker threads for the asyncio methods, fork and
 interpreter-exit handling.
 
-- Fork: a child inherits the parent's open caches, but not their threads, and
-  possibly locks held by threads that no longer exist. In the child every
-  inherited native handle is abandoned (leaked, never touched again) and the
-  cache reopens itself on first use. Executors are recreated likewise.
+- Fork: the core's locks must not be caught mid-wait (see
+  bindings/python/src/forkgate.rs). Before a fork, native calls in other
+  threads are let finish and new ones held, then every open cache is closed
+  (queued writes flushed if the disk takes them) and its threads let exit.
+  Parent and child reopen each cache on its next use, with an empty memory
+  tier. Executors are recreated in the child.
 - Exit: open caches are flushed and closed, then the gate that lets the
   core's threads call into Python (log records, event listeners) is closed,
   so no background thread touches a finalizing interpreter.
@@ -60,6 +62,16 @@ def flight_executor() -> ThreadPoolExecutor:
     return ex
 
 
+def _before_fork() -> None:
+    _native._before_fork()
+    for cache in list(open_caches):
+        try:
+            cache._close()
+        except Exception:  # a fork must not fail because one cache could not flush
+            pass
+    _native._wait_for_threads()
+
+
 def _after_fork_in_child() -> None:
     global _io, _flight, _lock
     _native._after_fork_in_child()
@@ -80,5 +92,9 @@ def _at_exit() -> None:
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_native._after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )
 atexit.register(_at_exit)
