@@ -583,7 +583,7 @@ impl NativeCache {
         let path = match path {
             "read" => DiskPath::Read,
             "write" => DiskPath::Write,
-            other => return Err(PyValueError::new_err(format!("path must be 'read' or 'write', got {other:?}"))),
+            other => return Err(PyValueError::new_err(format!("path must be 'read' or 'write', got '{other}'"))),
         };
         let state = match state {
             "forced_open" => BreakerState::ForcedOpen,
@@ -591,7 +591,7 @@ impl NativeCache {
             "closed" => BreakerState::Closed,
             other => {
                 return Err(PyValueError::new_err(format!(
-                    "state must be 'forced_open', 'disabled' or 'closed', got {other:?}"
+                    "state must be 'forced_open', 'disabled' or 'closed', got '{other}'"
                 )));
             }
         };
@@ -617,7 +617,7 @@ impl NativeCache {
             "all" => ChaosOp::All,
             other => {
                 return Err(PyValueError::new_err(format!(
-                    "op must be one of read, write, fsync, rename, delete, all; got {other:?}"
+                    "op must be one of read, write, fsync, rename, delete, all; got '{other}'"
                 )));
             }
         };
@@ -635,7 +635,7 @@ impl NativeCache {
             }
             other => {
                 return Err(PyValueError::new_err(format!(
-                    "error must be one of eio, enospc, erofs, eacces, corruption, delay; got {other:?}"
+                    "error must be one of eio, enospc, erofs, eacces, corruption, delay; got '{other}'"
                 )));
             }
         };

@@ -175,7 +175,7 @@ fn typed(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> PyResult<()
         out.extend_from_slice(obj.getattr("bytes")?.cast::<PyBytes>()?.as_bytes());
     } else {
         return Err(PyTypeError::new_err(format!(
-            "unsupported key type {:?}: keys are str, bytes, int, float, bool, None, uuid.UUID, \
+            "unsupported key type '{}': keys are str, bytes, int, float, bool, None, uuid.UUID, \
              or tuples/frozensets of those",
             obj.get_type().name()?.to_cow()?
         )));

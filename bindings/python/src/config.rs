@@ -80,7 +80,7 @@ fn apply(c: &mut Config, name: &str, v: &Bound<'_, PyAny>) -> PyResult<()> {
                 let kind = text(name, &item)?;
                 let found = DiskErrorKind::ALL.iter().find(|k| k.as_str() == kind).ok_or_else(|| {
                     let known: Vec<_> = DiskErrorKind::ALL.iter().map(|k| k.as_str()).collect();
-                    PyValueError::new_err(format!("{name}: unknown kind {kind:?}; known: {}", known.join(", ")))
+                    PyValueError::new_err(format!("{name}: unknown kind '{kind}'; known: {}", known.join(", ")))
                 })?;
                 kinds.push(*found);
             }
@@ -116,7 +116,7 @@ fn apply(c: &mut Config, name: &str, v: &Bound<'_, PyAny>) -> PyResult<()> {
         }
         other => {
             return Err(PyTypeError::new_err(format!(
-                "unknown setting {other:?}; settings are: directory, {}",
+                "unknown setting '{other}'; settings are: directory, {}",
                 SETTINGS.join(", ")
             )));
         }
@@ -145,7 +145,7 @@ fn breaker(v: &Bound<'_, PyAny>) -> PyResult<BreakerConfig> {
             "success_threshold" => b.success_threshold = integer(f, &value)?,
             other => {
                 return Err(PyTypeError::new_err(format!(
-                    "unknown breaker setting {other:?}; breaker settings are: failure_threshold, \
+                    "unknown breaker setting '{other}'; breaker settings are: failure_threshold, \
                      failure_rate_threshold, minimum_calls, rolling_window, window_buckets, slow_call_threshold, \
                      open_timeout, max_open_timeout, recovery_factor, half_open_max_calls, success_threshold"
                 )));
@@ -160,7 +160,7 @@ fn type_err(name: &str, wanted: &str) -> PyErr {
 }
 
 fn bad_choice(name: &str, got: &str, wanted: &str) -> PyErr {
-    PyValueError::new_err(format!("{name} must be {wanted}, got {got:?}"))
+    PyValueError::new_err(format!("{name} must be {wanted}, got '{got}'"))
 }
 
 fn text(name: &str, v: &Bound<'_, PyAny>) -> PyResult<String> {
