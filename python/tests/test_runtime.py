@@ -56,6 +56,7 @@ def test_core_log_records_reach_the_sturdycache_logger(tmp_path: Path, caplog: p
     c = Cache(tmp_path)
     c["k"] = b"value"
     c.close()
+    c.wait_ready()  # reopened and scanned: the read below meets the damage
     [entry] = [p for p in (tmp_path / "data").rglob("*") if p.is_file()]
     entry.write_bytes(b"garbage")
     with caplog.at_level(logging.WARNING, logger="sturdycache"):
@@ -70,6 +71,7 @@ def test_log_levels_set_in_python_are_honoured(tmp_path: Path, caplog: pytest.Lo
         c = Cache(tmp_path)
         c["k"] = b"value"
         c.close()
+        c.wait_ready()
         [entry] = [p for p in (tmp_path / "data").rglob("*") if p.is_file()]
         entry.write_bytes(b"garbage")
         with caplog.at_level(logging.WARNING):
