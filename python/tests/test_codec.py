@@ -121,3 +121,17 @@ def test_huge_ints_and_surrogates_still_store(cache: Cache) -> None:
     assert cache["sur"] == "a\udc80b"
     with pytest.raises(ValueError, match="UTF-8"):
         cache["a\udc80"] = 1
+
+
+def test_pickled_results_decode_exactly_as_pickle_loads() -> None:
+    """Memoize stores results pickled; simple pickles take a fast path that
+    must agree with pickle.loads, and everything else goes to pickle.loads."""
+    import pickle
+
+    for v in [b"", b"ab", b"x" * 300, b"y" * 70_000, "hé", "z" * 300, "a\udc80", None, True, False, [1], 5, 2.5]:
+        got = _codec.decode_value(sturdycache.PICKLE, pickle.dumps(v, 5))
+        assert got == v and type(got) is type(v)
+    assert _codec.decode_value(sturdycache.PICKLE, b"\x80\x05C\x02ab\x94.x") == b"ab"  # as pickle.loads
+    with pytest.raises(pickle.UnpicklingError):
+        _codec.decode_value(sturdycache.PICKLE, b"\x80\x05C\x05ab\x94.")
+    assert _codec.decode_value(sturdycache.PICKLE, pickle.dumps(b"raw", 5), False) == pickle.dumps(b"raw", 5)

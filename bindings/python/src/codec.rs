@@ -239,9 +239,64 @@ pub fn decode<'py>(py: Python<'py>, value_type: u8, raw: &[u8], unpickle: bool) 
     }
     let f = fallbacks(py)?;
     if value_type == vt::PICKLE && unpickle {
+        if let Some(v) = trivial_pickle(py, raw) {
+            return Ok(v);
+        }
         return f.unpickle.bind(py).call1((PyBytes::new(py, raw),));
     }
     f.decode_value.bind(py).call1((value_type, PyBytes::new(py, raw), unpickle))
+}
+
+fn le(bytes: &[u8]) -> Option<usize> {
+    let mut n: u64 = 0;
+    for (i, b) in bytes.iter().enumerate() {
+        n |= u64::from(*b) << (8 * i);
+    }
+    usize::try_from(n).ok()
+}
+
+/// A protocol-5 pickle of exactly one bytes, str, None, True or False — what
+/// `pickle.dumps(v, 5)` writes for those — decoded without the unpickler
+/// (memoize stores every result pickled; this skips a second copy and a call
+/// for the common results). `None` for anything else: the caller unpickles.
+fn trivial_pickle<'py>(py: Python<'py>, raw: &[u8]) -> Option<Bound<'py, PyAny>> {
+    let mut rest = raw.strip_prefix(b"\x80\x05")?;
+    if let Some(framed) = rest.strip_prefix(b"\x95") {
+        let (len, body) = (le(framed.get(..8)?)?, framed.get(8..)?);
+        if len != body.len() {
+            return None;
+        }
+        rest = body;
+    }
+    let (&op, body) = rest.split_first()?;
+    let constant = match op {
+        b'N' => Some(py.None().into_bound(py)),
+        0x88 => Some(PyBool::new(py, true).to_owned().into_any()),
+        0x89 => Some(PyBool::new(py, false).to_owned().into_any()),
+        _ => None,
+    };
+    if let Some(value) = constant {
+        return (body == b".").then_some(value);
+    }
+    let (text, width) = match op {
+        b'C' => (false, 1),
+        b'B' => (false, 4),
+        0x8e => (false, 8),
+        0x8c => (true, 1),
+        b'X' => (true, 4),
+        0x8d => (true, 8),
+        _ => return None,
+    };
+    let len = le(body.get(..width)?)?;
+    let payload = body.get(width..width.checked_add(len)?)?;
+    if body.get(width + len..)? != b"\x94." {
+        return None;
+    }
+    if text {
+        std::str::from_utf8(payload).ok().map(|s| PyString::new(py, s).into_any())
+    } else {
+        Some(PyBytes::new(py, payload).into_any())
+    }
 }
 
 /// One memoize argument (any object), self-delimiting.

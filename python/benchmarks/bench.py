@@ -1,0 +1,228 @@
+"""sturdycache vs the Python peers, side by side in one run (1 KiB values).
+
+    bash scripts/bench-python.sh            # full run
+    STURDY_BENCH_QUICK=1 bash scripts/bench-python.sh
+
+Every measurement alternates rounds of ours and the peer's on the same keys in
+the same order, and reports the median per call of each side (including the
+Python loop that drives it, the same for both) and their ratio. The targets
+are the ones of issue 5:
+
+- hot get (entry in memory) at least as fast as cachetools.LRUCache.get;
+- warm get (entry only on disk: memory tier disabled) at least as fast as diskcache.Cache.get;
+- set with durability "none" at least as fast as diskcache.Cache.set;
+- set in write-behind mode at least 20x faster than diskcache.Cache.set;
+- a memoize hit at least 20x faster than diskcache's memoize hit and at
+  least 100x faster than a joblib.Memory hit.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from typing import Callable, Dict, List, Sequence, Tuple
+
+import cachetools
+import diskcache
+import joblib
+
+import sturdycache
+
+QUICK = os.environ.get("STURDY_BENCH_QUICK") == "1"
+VALUE = bytes(range(256)) * 4  # 1 KiB
+ROUNDS = 3 if QUICK else 7
+HOT_KEYS = 10_000 if QUICK else 100_000
+WARM_KEYS = 2_000 if QUICK else 20_000
+SET_BATCH = 500 if QUICK else 2_000
+MEMO_CALLS = 20_000 if QUICK else 100_000
+
+Result = Tuple[str, float, str, float, str, float]  # what, ours ns, peer, peer ns, target, needed ratio
+results: List[Tuple[str, float, str, float, str]] = []
+
+
+def per_call_ns(run: Callable[[], int]) -> float:
+    gc.disable()
+    try:
+        started = time.perf_counter_ns()
+        n = run()
+        return (time.perf_counter_ns() - started) / n
+    finally:
+        gc.enable()
+
+
+def alternate(ours: Callable[[int], float], peer: Callable[[int], float]) -> Tuple[float, float, float]:
+    """Median per-call ns of each side over alternating rounds, and the median per-round ratio."""
+    a: List[float] = []
+    b: List[float] = []
+    for r in range(ROUNDS):
+        if r % 2 == 0:
+            a.append(ours(r))
+            b.append(peer(r))
+        else:
+            b.append(peer(r))
+            a.append(ours(r))
+    return statistics.median(a), statistics.median(b), statistics.median(x / y for x, y in zip(a, b))
+
+
+def report(what: str, ours_ns: float, peer: str, peer_ns: float, ab: float, target: str, ok: bool) -> None:
+    faster = peer_ns / ours_ns
+    print(
+        f"{what:<34} ours {fmt(ours_ns):>9}  {peer:<34} {fmt(peer_ns):>9}  "
+        f"ours/peer {ours_ns / peer_ns:6.3f} (A/B {ab:6.3f}, {faster:7.1f}x faster)  target {target}: "
+        f"{'met' if ok else 'MISSED'}"
+    )
+    sys.stdout.flush()
+
+
+def fmt(ns: float) -> str:
+    return f"{ns / 1000:.2f} us" if ns >= 1000 else f"{ns:.0f} ns"
+
+
+def keys(n: int, prefix: str) -> List[str]:
+    return [f"{prefix}:{i}" for i in range(n)]
+
+
+def walk(get: Callable[[str], object], order: Sequence[str]) -> Callable[[], int]:
+    def run() -> int:
+        for k in order:
+            get(k)
+        return len(order)
+
+    return run
+
+
+def hot_get(root: str) -> None:
+    for n in (HOT_KEYS, 1_000):
+        names = keys(n, "hot")
+        order = names[:]
+        random.Random(1).shuffle(order)
+        ours = sturdycache.Cache(os.path.join(root, f"hot{n}"), memory_limit="1GiB")
+        for k in names:
+            ours[k] = VALUE
+        for k in names:  # every entry in memory
+            ours.get(k)
+        lru = cachetools.LRUCache(maxsize=n)
+        for k in names:
+            lru[k] = VALUE
+        reps = max(1, 100_000 // n)
+        o, p, ab = alternate(
+            lambda r: per_call_ns(lambda: sum(walk(ours.get, order)() for _ in range(reps))),
+            lambda r: per_call_ns(lambda: sum(walk(lru.get, order)() for _ in range(reps))),
+        )
+        assert ours.stats()["hot_entries"] == n
+        report(f"hot get, {n:,} keys", o, "cachetools.LRUCache.get", p, ab, "<= 1.0", o <= p)
+        results.append((f"hot get ({n:,} keys)", o, "cachetools.LRUCache.get", p, "<= 1.0x"))
+        d = {k: VALUE for k in names}
+        dict_ns = per_call_ns(walk(d.get, order))
+        print(f"{'  (reference) dict.get':<34} {fmt(dict_ns):>14}")
+        ours.close()
+
+
+def warm_get(root: str) -> None:
+    names = keys(WARM_KEYS, "warm")
+    order = names[:]
+    random.Random(2).shuffle(order)
+    ours = sturdycache.Cache(os.path.join(root, "warm"), memory_limit=0)  # no memory tier: every get reads its file
+    dc = diskcache.Cache(os.path.join(root, "dc-warm"))
+    for k in names:
+        ours[k] = VALUE
+        dc[k] = VALUE
+    o, p, ab = alternate(lambda r: per_call_ns(walk(ours.get, order)), lambda r: per_call_ns(walk(dc.get, order)))
+    assert ours.stats()["hot_hits"] == 0 and ours.stats()["disk_hits"] > 0
+    report(f"warm get (disk), {WARM_KEYS:,} keys", o, "diskcache.Cache.get", p, ab, "<= 1.0", o <= p)
+    results.append(("warm get (entry only on disk)", o, "diskcache.Cache.get", p, "<= 1.0x"))
+    ours.close()
+    dc.close()
+
+
+def sets(root: str) -> None:
+    through = sturdycache.Cache(os.path.join(root, "set"), durability="none")
+    behind = sturdycache.Cache(os.path.join(root, "set-behind"), write_mode="write_behind")
+    dc = diskcache.Cache(os.path.join(root, "dc-set"))
+
+    def setter(cache: object, prefix: str) -> Callable[[int], float]:
+        def round_(r: int) -> float:
+            batch = keys(SET_BATCH, f"{prefix}{r}")
+            s = cache.set  # type: ignore[attr-defined]
+            return per_call_ns(lambda: [s(k, VALUE) for k in batch] and len(batch))
+
+        return round_
+
+    o, p, ab = alternate(setter(through, "t"), setter(dc, "d"))
+    report("set (new key), durability none", o, "diskcache.Cache.set", p, ab, "<= 1.0", o <= p)
+    results.append(("set, durability none", o, "diskcache.Cache.set", p, "<= 1.0x"))
+
+    o, p, ab = alternate(setter(behind, "b"), setter(dc, "e"))
+    report("set (new key), write-behind", o, "diskcache.Cache.set", p, ab, ">= 20x faster", p / o >= 20)
+    results.append(("set, write-behind", o, "diskcache.Cache.set", p, ">= 20x faster"))
+    started = time.perf_counter()
+    behind.flush()
+    print(f"{'  write-behind flush of the rest':<34} {time.perf_counter() - started:.2f} s")
+    for c in (through, behind):
+        c.close()
+    dc.close()
+
+
+def memoize(root: str) -> None:
+    ours = sturdycache.Cache(os.path.join(root, "memo"))
+    dc = diskcache.Cache(os.path.join(root, "dc-memo"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        memory = joblib.Memory(os.path.join(root, "joblib"), verbose=0)
+
+    def compute(x: int) -> bytes:
+        return VALUE
+
+    ours_f = ours.memoize()(compute)
+    dc_f = dc.memoize()(compute)
+    jl_f = memory.cache(compute)
+    lru_f = functools.lru_cache(maxsize=None)(compute)
+    for f in (ours_f, dc_f, jl_f, lru_f):
+        f(7)
+
+    def calls(f: Callable[[int], bytes], n: int) -> Callable[[int], float]:
+        def round_(r: int) -> float:
+            return per_call_ns(lambda: [f(7) for _ in range(n)] and n)
+
+        return round_
+
+    o, p, ab = alternate(calls(ours_f, MEMO_CALLS), calls(dc_f, MEMO_CALLS // 20))
+    report("memoize hit", o, "diskcache memoize hit", p, ab, ">= 20x faster", p / o >= 20)
+    results.append(("memoize hit", o, "diskcache memoize hit", p, ">= 20x faster"))
+    o, p, ab = alternate(calls(ours_f, MEMO_CALLS), calls(jl_f, max(200, MEMO_CALLS // 500)))
+    report("memoize hit", o, "joblib.Memory hit", p, ab, ">= 100x faster", p / o >= 100)
+    results.append(("memoize hit", o, "joblib.Memory hit", p, ">= 100x faster"))
+    lru_ns = per_call_ns(lambda: [lru_f(7) for _ in range(MEMO_CALLS)] and MEMO_CALLS)
+    print(f"{'  (reference) functools.lru_cache hit':<34} {fmt(lru_ns):>14}")
+    ours.close()
+    dc.close()
+
+
+def main() -> None:
+    root = tempfile.mkdtemp(prefix="sturdycache-bench-", dir=os.environ.get("STURDY_BENCH_DIR"))
+    print(f"sturdycache {sturdycache.__version__}, diskcache {diskcache.__version__}, cachetools "
+          f"{cachetools.__version__}, joblib {joblib.__version__}, Python {sys.version.split()[0]}, "
+          f"{ROUNDS} alternating rounds{' (quick)' if QUICK else ''}, 1 KiB values, directory {root}")
+    try:
+        hot_get(root)
+        warm_get(root)
+        sets(root)
+        memoize(root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print("\n| operation (1 KiB values) | sturdycache | peer | peer time | ours/peer | target |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for what, o, peer, p, target in results:
+        print(f"| {what} | {fmt(o)} | {peer} | {fmt(p)} | {o / p:.3f} ({p / o:.1f}x faster) | {target} |")
+
+
+if __name__ == "__main__":
+    main()
