@@ -101,3 +101,20 @@ def test_numbers_out_of_range(tmp_path: Path) -> None:
         Cache(tmp_path, max_replay_entries=2**80)
     with pytest.raises(ValueError, match="expire is out of range"):
         Cache(tmp_path / "b").set("k", 1, expire=1e300)
+
+
+def test_an_unusable_directory_opens_memory_only() -> None:
+    import errno
+
+    import sturdycache
+
+    c = Cache("/proc/sturdycache-cannot-exist")  # no folder can be created there
+    assert c.mode == "memory_only"
+    c["k"] = 1
+    assert c["k"] == 1  # served from memory, queued for a disk that may come back
+    assert c.health()["last_error"]["kind"] == "other"
+    c.close()
+    with pytest.raises(sturdycache.DiskError) as raised:
+        Cache("/proc/sturdycache-cannot-exist", fail_on_disk_error=True)
+    assert isinstance(raised.value, OSError) and raised.value.errno == errno.ENOENT
+    assert raised.value.filename == "/proc/sturdycache-cannot-exist" and raised.value.kind == "other"
