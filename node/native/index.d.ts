@@ -4,8 +4,8 @@
 // The synchronous hot paths, registered as raw N-API functions by
 // bindings/node/src/sync.rs (so napi-rs does not see them to type them).
 
-/** The value for `key`, or `undefined`; raw bytes that fit are copied into `scratch` and `scratch` is returned. */
-export declare function getSync(handle: unknown, key: string | Uint8Array, scratch?: Buffer): unknown
+/** The value for `key`, or `undefined`; raw bytes are copied into `pool` at `offset` and `pool` is returned. */
+export declare function getSync(handle: unknown, key: string | Uint8Array, pool?: Buffer, offset?: number): unknown
 /** Whether `key` has a live value. */
 export declare function hasSync(handle: unknown, key: string | Uint8Array): boolean
 /** Removes `key`; whether anything was removed. */

@@ -6,10 +6,18 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 
-/** A new empty directory, removed when the test ends. */
+const made = []
+// Removed when the test file's process exits, after every test's caches have
+// closed (t.after hooks run in the order they were added, so a removal added
+// before a cache's close would race the cache's background writes).
+process.on('exit', () => {
+  for (const dir of made) fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 })
+})
+
+/** A new empty directory, removed when this test file's process exits. */
 function tempDir(t, name = 'sturdy-node-') {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), name))
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  made.push(dir)
   return dir
 }
 

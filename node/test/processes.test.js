@@ -25,7 +25,7 @@ function exited(child) {
   return new Promise((resolve) => child.once('exit', (code) => resolve(code)))
 }
 
-test('three processes write and read each other’s entries', async (t) => {
+test('three processes write and read each other’s entries', { timeout: 60_000 }, async (t) => {
   const directory = tempDir(t)
   const processes = 3
   const perProcess = 50
@@ -42,7 +42,7 @@ test('three processes write and read each other’s entries', async (t) => {
   assert.deepEqual(await Promise.all(done), [0, 0, 0])
 })
 
-test('add() and pop() have exactly one winner across four processes', async (t) => {
+test('add() and pop() have exactly one winner across four processes', { timeout: 60_000 }, async (t) => {
   const directory = tempDir(t)
   const cache = new Cache(directory)
   t.after(() => cache.close())
@@ -61,7 +61,7 @@ test('add() and pop() have exactly one winner across four processes', async (t) 
   await Promise.all(done)
 })
 
-test('a value another process replaced is not served stale from memory', async (t) => {
+test('a value another process replaced is not served stale from memory', { timeout: 60_000 }, async (t) => {
   const directory = tempDir(t)
   const cache = new Cache(directory)
   t.after(() => cache.close())

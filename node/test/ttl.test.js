@@ -66,6 +66,7 @@ test('add succeeds over an expired entry', async (t) => {
 test('sweep removes expired entries from disk', async (t) => {
   const clock = new ManualClock(START)
   const cache = openCache(t, { clock, sweepInterval: false })
+  await cache.ready() // the opening scan is a sweep too: let it finish first
   for (let i = 0; i < 5; i++) cache.setSync(`e${i}`, i, { ttl: 50 })
   cache.setSync('stays', 'x')
   clock.advance(50)

@@ -126,3 +126,19 @@ test('values that cannot be stored faithfully are a TypeError with ERR_STURDY_IN
   assert.equal(cache.getSync('keep'), 'kept', 'a refused value changes nothing')
   assert.equal(cache.getSync('new'), undefined)
 })
+
+test('byte values read with getSync stay intact across many reads (the pool is replaced, not reused)', async (t) => {
+  const cache = openCache(t)
+  const count = 400 // 400 KiB of answers: several pools
+  for (let i = 0; i < count; i++) cache.setSync(`b${i}`, Buffer.alloc(1024, i & 0xff))
+  const got = []
+  for (let i = 0; i < count; i++) got.push(cache.getSync(`b${i}`))
+  cache.setSync('big', Buffer.alloc(130 * 1024, 7)) // larger than a pool: its own Buffer
+  const big = cache.getSync('big')
+  for (let i = 0; i < count; i++) {
+    assert.equal(got[i].length, 1024)
+    assert.ok(got[i].every((b) => b === (i & 0xff)), `value ${i}`)
+  }
+  assert.equal(big.length, 130 * 1024)
+  assert.ok(big.every((b) => b === 7))
+})

@@ -13,12 +13,12 @@ const { tempDir } = require('./helpers')
 
 function reply(worker) {
   return new Promise((resolve, reject) => {
-    worker.once('message', resolve)
+    worker.once('message', (msg) => (msg.error ? reject(new Error(msg.error)) : resolve(msg)))
     worker.once('error', reject)
   })
 }
 
-test('four workers write, race add(), and read each other’s entries', async (t) => {
+test('four workers write, race add(), and read each other’s entries', { timeout: 60_000 }, async (t) => {
   const directory = tempDir(t)
   const workers = 4
   const perWorker = 100
@@ -27,6 +27,8 @@ test('four workers write, race add(), and read each other’s entries', async (t
     (_, id) => new Worker(path.join(__dirname, 'fixtures', 'worker.js'), { workerData: { directory, id, workers, perWorker } }),
   )
   const exits = pool.map((w) => new Promise((resolve) => w.once('exit', resolve)))
+  // If an assertion fails midway, the workers still waiting for a message must not keep the process alive.
+  t.after(() => Promise.all(pool.map((w) => w.terminate())))
 
   const written = await Promise.all(pool.map((w) => (w.postMessage('write'), reply(w))))
   assert.equal(written.filter((r) => r.won).length, 1, 'exactly one add() wins across workers')

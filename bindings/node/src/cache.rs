@@ -19,10 +19,13 @@ use sturdycache::{Cache, DiskPath, SetOptions, Stored, Ttl};
 use crate::clock::ManualClock;
 use crate::errors::{Failure, js};
 use crate::events::{EventPayload, Subscription};
-use crate::jsvalue::{Raw, arg_bytes};
+use crate::jsvalue::{ArgBuf, Raw, arg_bytes};
 use crate::options::{NativeOptions, to_config};
 use crate::reports::{Check, Health, Recovery, Stats, Sweep};
 use crate::tasks::{Job, Out};
+
+/// Held while a cache opens (see `NativeCache::new`).
+static OPENING: Mutex<()> = Mutex::new(());
 
 /// The state behind one `NativeCache`, shared with its handle (see `sync.rs`).
 ///
@@ -68,7 +71,7 @@ pub(crate) fn stored(s: Stored) -> &'static str {
 
 /// An owned copy of a key or value argument, for a pooled call.
 fn owned(env: &Env, value: Raw, what: &'static str) -> Result<Vec<u8>, Failure> {
-    Ok(arg_bytes(env.raw(), value.0, what)?.as_slice().to_vec())
+    Ok(arg_bytes(env.raw(), value.0, what, &mut ArgBuf::new())?.to_vec())
 }
 
 fn chaos_op(op: &str) -> Result<ChaosOp, Failure> {
@@ -210,7 +213,15 @@ impl NativeCache {
             if let Some(clock) = clock {
                 config.clock = Arc::new(clock.inner.clone());
             }
-            let cache = Cache::open(config)?;
+            let cache = {
+                // Worker threads share this process and so its pid, which the
+                // core's `.VERSION-<pid>` temp file is named by: two threads
+                // opening a new directory at once rename each other's file
+                // away and one opens degraded. Serialising opens in the process
+                // avoids it until the core names the file per open.
+                let _one_at_a_time = OPENING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                Cache::open(config)?
+            };
             Ok(NativeCache { shared: Rc::new(Shared { cache: RefCell::new(Some(cache)), events: RefCell::new(None) }) })
         })
     }

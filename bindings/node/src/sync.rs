@@ -20,7 +20,7 @@ use sturdycache::SetOptions;
 
 use crate::cache::{Shared, stored, ttl, value_type};
 use crate::errors::{Failure, js};
-use crate::jsvalue::{self, Raw, Scratch, arg_bytes, value_to_js};
+use crate::jsvalue::{self, ArgBuf, Raw, Scratch, arg_bytes, value_to_js};
 
 /// Marks externals made by [`handle`] (random, fixed).
 const TAG: sys::napi_type_tag = sys::napi_type_tag { lower: 0x5f3a_9c1e_7d24_b8a1, upper: 0x2c6b_e093_41f7_d58e };
@@ -130,8 +130,9 @@ fn tag_arg(env: sys::napi_env, value: sys::napi_value) -> Result<Option<String>,
     match jsvalue::type_of(env, value)? {
         sys::ValueType::napi_undefined | sys::ValueType::napi_null => Ok(None),
         sys::ValueType::napi_string => {
-            let bytes = arg_bytes(env, value, "tag")?;
-            Ok(Some(String::from_utf8_lossy(bytes.as_slice()).into_owned()))
+            let mut buf = ArgBuf::new();
+            let bytes = arg_bytes(env, value, "tag", &mut buf)?;
+            Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
         }
         _ => Err(Failure::type_error("ERR_STURDY_INVALID_ARGUMENT", "tag must be a string")),
     }
@@ -147,22 +148,24 @@ fn type_arg(env: sys::napi_env, value: sys::napi_value) -> Result<u32, Failure> 
     Ok(n)
 }
 
-/// `getSync(handle, key, scratch?)`: the value for `key`, or `undefined`.
-/// Raw bytes that fit in `scratch` are copied into it and `scratch` itself is
-/// returned (see `jsvalue::Scratch`).
+/// `getSync(handle, key, pool?, offset?)`: the value for `key`, or
+/// `undefined`. Raw bytes are copied into `pool` at `offset` and `pool`
+/// itself is returned (see `jsvalue::Scratch`).
 unsafe extern "C" fn get_sync(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-    entry(env, info, |[handle, key, scratch]: &Args<3>| {
-        let key = arg_bytes(env, *key, "key")?;
-        let value = shared(env, *handle)?.with(|cache| Ok(cache.get(key.as_slice())?))?;
-        value_to_js(env, value.as_ref(), Scratch::of(env, *scratch)?)
+    entry(env, info, |[handle, key, pool, offset]: &Args<4>| {
+        let mut key_buf = ArgBuf::new();
+        let key = arg_bytes(env, *key, "key", &mut key_buf)?;
+        let value = shared(env, *handle)?.with(|cache| Ok(cache.get(key)?))?;
+        value_to_js(env, value.as_ref(), Scratch::of(env, *pool, *offset)?)
     })
 }
 
 /// `hasSync(handle, key)`: whether `key` has a live value.
 unsafe extern "C" fn has_sync(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
     entry(env, info, |[handle, key]: &Args<2>| {
-        let key = arg_bytes(env, *key, "key")?;
-        let found = shared(env, *handle)?.with(|cache| Ok(cache.contains(key.as_slice())?))?;
+        let mut key_buf = ArgBuf::new();
+        let key = arg_bytes(env, *key, "key", &mut key_buf)?;
+        let found = shared(env, *handle)?.with(|cache| Ok(cache.contains(key)?))?;
         jsvalue::boolean(env, found)
     })
 }
@@ -170,8 +173,9 @@ unsafe extern "C" fn has_sync(env: sys::napi_env, info: sys::napi_callback_info)
 /// `deleteSync(handle, key)`: removes `key`; whether anything was removed.
 unsafe extern "C" fn delete_sync(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
     entry(env, info, |[handle, key]: &Args<2>| {
-        let key = arg_bytes(env, *key, "key")?;
-        let removed = shared(env, *handle)?.with(|cache| Ok(cache.delete(key.as_slice())?))?;
+        let mut key_buf = ArgBuf::new();
+        let key = arg_bytes(env, *key, "key", &mut key_buf)?;
+        let removed = shared(env, *handle)?.with(|cache| Ok(cache.delete(key)?))?;
         jsvalue::boolean(env, removed)
     })
 }
@@ -181,16 +185,17 @@ unsafe extern "C" fn delete_sync(env: sys::napi_env, info: sys::napi_callback_in
 /// `'disk'` or `'memory'`.
 unsafe extern "C" fn set_sync(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
     entry(env, info, |[handle, key, payload, vt, ttl_ms, tag]: &Args<6>| {
-        let key = arg_bytes(env, *key, "key")?;
-        let payload = arg_bytes(env, *payload, "value")?;
+        let mut key_buf = ArgBuf::new();
+        let key = arg_bytes(env, *key, "key", &mut key_buf)?;
+        let mut payload_buf = ArgBuf::new();
+        let payload = arg_bytes(env, *payload, "value", &mut payload_buf)?;
         let tag = tag_arg(env, *tag)?;
         let opts = SetOptions {
             ttl: ttl(ttl_arg(env, *ttl_ms)?)?,
             tag: tag.as_deref(),
             value_type: value_type(type_arg(env, *vt)?)?,
         };
-        let where_to =
-            shared(env, *handle)?.with(|cache| Ok(cache.set_with(key.as_slice(), payload.as_slice(), opts)?))?;
+        let where_to = shared(env, *handle)?.with(|cache| Ok(cache.set_with(key, payload, opts)?))?;
         jsvalue::string(env, stored(where_to).as_bytes())
     })
 }

@@ -1,0 +1,277 @@
+// sturdycache (Node) against its peers, side by side in one run, 1 KiB values.
+// Run by scripts/bench-node.sh; `node bench.mjs --quick` for a short run.
+//
+// Each comparison alternates rounds: ours, then the peer, then ours... Per
+// round we take the mean time per operation; the figure reported for each side
+// is the median over rounds, and "A/B" is the median of the per-round ratios
+// (steadier on a shared machine). Ratio = ours / peer: below 1 means faster.
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { createRequire } from 'node:module'
+
+import { Cache } from '../index.mjs'
+import { KeyvSturdy } from '../keyv.mjs'
+
+const require = createRequire(import.meta.url)
+const quick = process.argv.includes('--quick')
+const ROUNDS = quick ? 3 : 7
+const VALUE = Buffer.alloc(1024, 0x61)
+const VALUE_TEXT = 'a'.repeat(1024)
+
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'sturdy-bench-'))
+process.on('exit', () => fs.rmSync(work, { recursive: true, force: true }))
+
+/** Loads a peer, or says why it cannot be measured. */
+function peer(name) {
+  try {
+    return require(name)
+  } catch (err) {
+    console.log(`PEER UNAVAILABLE: ${name} could not be loaded (${err.code ?? err.message}); its comparisons are skipped`)
+    return undefined
+  }
+}
+
+const { LRUCache } = peer('lru-cache') ?? {}
+const cacache = peer('cacache')
+const { Keyv } = peer('keyv') ?? {}
+const KeyvSqlite = peer('@keyv/sqlite')?.default ?? peer('@keyv/sqlite')
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+
+/** Nanoseconds per op of `ops` calls of a synchronous `fn(i)`. */
+function timeSync(ops, fn) {
+  const t = process.hrtime.bigint()
+  for (let i = 0; i < ops; i++) fn(i)
+  return Number(process.hrtime.bigint() - t) / ops
+}
+
+/** Nanoseconds per op of `ops` awaited calls of `fn(i)`, one at a time. */
+async function timeAsync(ops, fn) {
+  const t = process.hrtime.bigint()
+  for (let i = 0; i < ops; i++) await fn(i)
+  return Number(process.hrtime.bigint() - t) / ops
+}
+
+function fmt(ns) {
+  if (ns >= 1e6) return `${(ns / 1e6).toFixed(2)} ms`
+  if (ns >= 1e3) return `${(ns / 1e3).toFixed(1)} µs`
+  return `${ns.toFixed(0)} ns`
+}
+
+const results = []
+
+/**
+ * Alternates rounds of `ours(round)` and `theirs(round)` (each returns ns/op)
+ * and records the comparison. `check(ratio)` says whether the target is met.
+ */
+async function compare(name, oursLabel, theirsLabel, ours, theirs, target) {
+  const a = []
+  const b = []
+  const ab = []
+  for (let round = 0; round < ROUNDS; round++) {
+    const x = await ours(round)
+    const y = await theirs(round)
+    a.push(x)
+    b.push(y)
+    ab.push(x / y)
+  }
+  const row = { name, oursLabel, theirsLabel, ours: median(a), theirs: median(b), ratio: median(a) / median(b), ab: median(ab), target }
+  results.push(row)
+  const verdict = target ? (target.check(row.ab) ? 'met' : 'MISSED') : ''
+  console.log(
+    `${name}: ${oursLabel} ${fmt(row.ours)} vs ${theirsLabel} ${fmt(row.theirs)} -> ratio ${row.ratio.toFixed(3)} (A/B ${row.ab.toFixed(3)})` +
+      (target ? `; target ${target.text}: ${verdict}` : ''),
+  )
+}
+
+function shuffled(n) {
+  const order = Array.from({ length: n }, (_, i) => i)
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1))
+    ;[order[i], order[j]] = [order[j], order[i]]
+  }
+  return order
+}
+
+console.log(`node ${process.version}, ${os.cpus().length} CPUs, ${ROUNDS} rounds per comparison, 1 KiB values, cache dirs under ${work}`)
+
+// --- 1. getSync of a hot entry vs lru-cache get ------------------------------
+{
+  const N = quick ? 10_000 : 100_000
+  const OPS = quick ? 100_000 : 500_000
+  const keys = Array.from({ length: N }, (_, i) => `hot:${i}`)
+  const order = shuffled(N)
+  const cache = new Cache({ directory: path.join(work, 'hot'), memoryLimit: '512MiB', sweepInterval: false })
+  const behind = new Cache({ directory: path.join(work, 'hot-wb'), memoryLimit: '512MiB', writeMode: 'write-behind', sweepInterval: false })
+  for (const k of keys) cache.setSync(k, VALUE)
+  let sink = 0
+  if (LRUCache) {
+    const lru = new LRUCache({ max: N * 2 })
+    for (const k of keys) lru.set(k, VALUE)
+    const get = (c) => (i) => {
+      sink += c.get(keys[order[i % N]]).length
+    }
+    // Warm both (JIT, hot tier promotion) before measuring.
+    timeSync(OPS, get({ get: (k) => cache.getSync(k) }))
+    timeSync(OPS, get(lru))
+    await compare(
+      `hot get (${N} keys, random order)`,
+      'cache.getSync',
+      'lru-cache get',
+      () => timeSync(OPS, (i) => {
+        sink += cache.getSync(keys[order[i % N]]).length
+      }),
+      () => timeSync(OPS, get(lru)),
+      { text: '≤ 2×', check: (r) => r <= 2 },
+    )
+    // The same with string values (no Buffer to allocate on the way out).
+    for (const k of keys) {
+      cache.setSync(k, VALUE_TEXT)
+      lru.set(k, VALUE_TEXT)
+    }
+    timeSync(OPS, (i) => {
+      sink += cache.getSync(keys[order[i % N]]).length
+    })
+    await compare(
+      `hot get, string values (${N} keys)`,
+      'cache.getSync',
+      'lru-cache get',
+      () => timeSync(OPS, (i) => {
+        sink += cache.getSync(keys[order[i % N]]).length
+      }),
+      () => timeSync(OPS, get(lru)),
+    )
+    await compare(
+      'set of a memory-resident key (write-behind: no disk call)',
+      'cache.setSync',
+      'lru-cache set',
+      async () => {
+        const ns = timeSync(OPS / 10, (i) => behind.setSync(keys[order[i % N]], VALUE))
+        await behind.flush()
+        return ns
+      },
+      () => timeSync(OPS / 10, (i) => lru.set(keys[order[i % N]], VALUE)),
+    )
+  }
+  await cache.close()
+  await behind.close()
+  if (sink === 42) console.log('')
+}
+
+// --- 2. async get of an entry on disk vs cacache.get -------------------------
+{
+  const N = quick ? 500 : 2000
+  const keys = Array.from({ length: N }, (_, i) => `disk:${i}`)
+  const order = shuffled(N)
+  const dir = path.join(work, 'disk')
+  const writer = new Cache({ directory: dir, sweepInterval: false })
+  for (const k of keys) writer.setSync(k, VALUE)
+  await writer.close()
+  // No hot tier: every get reads and verifies the entry file.
+  const cache = new Cache({ directory: dir, memoryLimit: 0, sweepInterval: false })
+  await cache.ready()
+  if (cacache) {
+    const cachePath = path.join(work, 'cacache')
+    for (const k of keys) await cacache.put(cachePath, k, VALUE)
+    await timeAsync(N, (i) => cache.get(keys[order[i]]))
+    await timeAsync(N, (i) => cacache.get(cachePath, keys[order[i]]))
+    await compare(
+      `get from disk (${N} entries, page cache warm)`,
+      'await cache.get',
+      'cacache.get',
+      () => timeAsync(N, (i) => cache.get(keys[order[i]])),
+      () => timeAsync(N, (i) => cacache.get(cachePath, keys[order[i]])),
+      { text: '≥ 10× faster (ratio ≤ 0.1)', check: (r) => r <= 0.1 },
+    )
+  }
+  await cache.close()
+}
+
+// --- 3. set vs cacache.put and keyv + @keyv/sqlite ---------------------------
+{
+  const OPS = quick ? 300 : 1000
+  const through = new Cache({ directory: path.join(work, 'set-wt'), sweepInterval: false })
+  const behind = new Cache({ directory: path.join(work, 'set-wb'), writeMode: 'write-behind', sweepInterval: false })
+  const oursThrough = (round) => timeAsync(OPS, (i) => through.set(`s:${round}:${i}`, VALUE))
+  const oursBehind = async (round) => {
+    const ns = await timeAsync(OPS, (i) => behind.set(`s:${round}:${i}`, VALUE))
+    await behind.flush() // not timed: the queue is written out between rounds
+    return ns
+  }
+  const oursBehindSync = async (round) => {
+    const ns = timeSync(OPS, (i) => behind.setSync(`ss:${round}:${i}`, VALUE))
+    await behind.flush()
+    return ns
+  }
+  if (cacache) {
+    const cachePath = path.join(work, 'cacache-put')
+    const put = (round) => timeAsync(OPS, (i) => cacache.put(cachePath, `s:${round}:${i}`, VALUE))
+    await compare('set (new keys)', 'await cache.set (write-through)', 'cacache.put', oursThrough, put, {
+      text: '≥ 10× faster (ratio ≤ 0.1)',
+      check: (r) => r <= 0.1,
+    })
+    await compare('set (new keys)', 'await cache.set (write-behind)', 'cacache.put', oursBehind, put, {
+      text: '≥ 10× faster (ratio ≤ 0.1)',
+      check: (r) => r <= 0.1,
+    })
+  }
+  if (Keyv && KeyvSqlite) {
+    let sqlite
+    try {
+      const store = new KeyvSqlite(`sqlite://${path.join(work, 'keyv.sqlite')}`)
+      await store.query('PRAGMA journal_mode=WAL')
+      sqlite = new Keyv({ store })
+      await sqlite.set('probe', 'x')
+    } catch (err) {
+      console.log(`PEER UNAVAILABLE: keyv + @keyv/sqlite failed to open (${err.message}); its comparisons are skipped`)
+    }
+    if (sqlite) {
+      const put = (round) => timeAsync(OPS, (i) => sqlite.set(`s:${round}:${i}`, VALUE_TEXT))
+      await compare('set (new keys)', 'await cache.set (write-through)', 'keyv+@keyv/sqlite (WAL) set', oursThrough, put, {
+        text: 'faster (ratio < 1)',
+        check: (r) => r < 1,
+      })
+      await compare('set (new keys)', 'await cache.set (write-behind)', 'keyv+@keyv/sqlite (WAL) set', oursBehind, put, {
+        text: 'faster (ratio < 1)',
+        check: (r) => r < 1,
+      })
+      await compare('set (new keys)', 'cache.setSync (write-behind)', 'keyv+@keyv/sqlite (WAL) set', oursBehindSync, put, {
+        text: 'faster (ratio < 1)',
+        check: (r) => r < 1,
+      })
+      const viaKeyv = new Keyv({ store: new KeyvSturdy(through) })
+      await compare(
+        'set through Keyv (new keys)',
+        'keyv+sturdycache/keyv set (write-through)',
+        'keyv+@keyv/sqlite (WAL) set',
+        (round) => timeAsync(OPS, (i) => viaKeyv.set(`k:${round}:${i}`, VALUE_TEXT)),
+        put,
+      )
+      await compare(
+        'get through Keyv',
+        'keyv+sturdycache/keyv get',
+        'keyv+@keyv/sqlite (WAL) get',
+        (round) => timeAsync(OPS, (i) => viaKeyv.get(`k:${round}:${i}`)),
+        (round) => timeAsync(OPS, (i) => sqlite.get(`s:${round}:${i}`)),
+      )
+      await sqlite.disconnect()
+    }
+  }
+  await through.close()
+  await behind.close()
+}
+
+console.log('\nsummary (ratio = ours / peer; A/B = median of per-round ratios):')
+console.log('| comparison | ours | peer | ours | peer | ratio | A/B | target |')
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- |')
+for (const r of results) {
+  const verdict = r.target ? `${r.target.text}: ${r.target.check(r.ab) ? 'met' : '**missed**'}` : '—'
+  console.log(
+    `| ${r.name} | ${r.oursLabel} | ${r.theirsLabel} | ${fmt(r.ours)} | ${fmt(r.theirs)} | ${r.ratio.toFixed(3)} | ${r.ab.toFixed(3)} | ${verdict} |`,
+  )
+}
