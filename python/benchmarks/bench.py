@@ -2,6 +2,7 @@
 
     bash scripts/bench-python.sh            # full run
     STURDY_BENCH_QUICK=1 bash scripts/bench-python.sh
+    STURDY_BENCH_ONLY=sets,memoize bash scripts/bench-python.sh   # some of: hot, warm, sets, memoize
 
 Every measurement alternates rounds of ours and the peer's on the same keys in
 the same order, and reports the median per call of each side (including the
@@ -219,11 +220,11 @@ def main() -> None:
     print(f"sturdycache {sturdycache.__version__}, diskcache {diskcache.__version__}, cachetools "
           f"{cachetools.__version__}, joblib {joblib.__version__}, Python {sys.version.split()[0]}, "
           f"{ROUNDS} alternating rounds{' (quick)' if QUICK else ''}, 1 KiB values, directory {root}")
+    only = set(filter(None, os.environ.get("STURDY_BENCH_ONLY", "").split(",")))
     try:
-        hot_get(root)
-        warm_get(root)
-        sets(root)
-        memoize(root)
+        for name, run in (("hot", hot_get), ("warm", warm_get), ("sets", sets), ("memoize", memoize)):
+            if not only or name in only:
+                run(root)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print("\n| operation (1 KiB values) | sturdycache | peer | peer time | ours/peer | target |")
