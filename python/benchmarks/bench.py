@@ -2,7 +2,7 @@
 
     bash scripts/bench-python.sh            # full run
     STURDY_BENCH_QUICK=1 bash scripts/bench-python.sh
-    STURDY_BENCH_ONLY=sets,memoize bash scripts/bench-python.sh   # some of: hot, warm, sets, memoize
+    STURDY_BENCH_ONLY=sets,memoize bash scripts/bench-python.sh   # some of: hot, warm, sets, memoize, threads
 
 Every measurement alternates rounds of ours and the peer's on the same keys in
 the same order, and reports the median per call of each side (including the
@@ -215,6 +215,44 @@ def memoize(root: str) -> None:
     dc.close()
 
 
+def threads(root: str) -> None:
+    """Warm gets (memory tier off) from 1, 2 and 4 threads: the GIL is released
+    around each disk read, so threads overlap their reads. Throughput, not a target."""
+    import threading
+
+    names = keys(WARM_KEYS // 4, "thr")
+    ours = sturdycache.Cache(os.path.join(root, "threads"), memory_limit=0)
+    dc = diskcache.Cache(os.path.join(root, "dc-threads"))
+    for k in names:
+        ours[k] = VALUE
+        dc[k] = VALUE
+
+    def throughput(get: Callable[[str], object], n_threads: int) -> float:
+        per_thread = len(names)
+
+        def work() -> None:
+            for k in names:
+                get(k)
+
+        pool = [threading.Thread(target=work) for _ in range(n_threads)]
+        started = time.perf_counter()
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+        return n_threads * per_thread / (time.perf_counter() - started)
+
+    for label, get in (("sturdycache", ours.get), ("diskcache", dc.get)):
+        rates = {n: statistics.median(throughput(get, n) for _ in range(3)) for n in (1, 2, 4)}
+        print(
+            f"{'warm get throughput, ' + label:<34} "
+            + ", ".join(f"{n} thread{'s' if n > 1 else ''} {rates[n] / 1000:.0f}k/s" for n in rates)
+            + f" (x{rates[4] / rates[1]:.2f} at 4 threads)"
+        )
+    ours.close()
+    dc.close()
+
+
 def main() -> None:
     root = tempfile.mkdtemp(prefix="sturdycache-bench-", dir=os.environ.get("STURDY_BENCH_DIR"))
     print(f"sturdycache {sturdycache.__version__}, diskcache {diskcache.__version__}, cachetools "
@@ -222,7 +260,8 @@ def main() -> None:
           f"{ROUNDS} alternating rounds{' (quick)' if QUICK else ''}, 1 KiB values, directory {root}")
     only = set(filter(None, os.environ.get("STURDY_BENCH_ONLY", "").split(",")))
     try:
-        for name, run in (("hot", hot_get), ("warm", warm_get), ("sets", sets), ("memoize", memoize)):
+        sections = (("hot", hot_get), ("warm", warm_get), ("sets", sets), ("memoize", memoize), ("threads", threads))
+        for name, run in sections:
             if not only or name in only:
                 run(root)
     finally:
