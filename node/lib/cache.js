@@ -96,6 +96,7 @@ function flightId(key) {
 class Cache extends EventEmitter {
   #native
   #handle
+  #writeBehind
   #exitToken
   #faults
   #closing
@@ -112,6 +113,7 @@ class Cache extends EventEmitter {
     super()
     const { native, clock } = normalize(options, ManualClock)
     this.#native = new NativeCache(native, clock)
+    this.#writeBehind = native.writeMode === 'write-behind'
     this.#handle = this.#native.handle()
     this.#exitToken = exit.remember(this.#native)
     this.#faults = new Faults(this.#native)
@@ -140,8 +142,8 @@ class Cache extends EventEmitter {
   // --- reads -------------------------------------------------------------
 
   /** The value for `key`, or undefined. */
-  async get(key) {
-    return decoded(await this.#native.get(key))
+  get(key) {
+    return this.#native.get(key).then(decoded)
   }
 
   /** The value for `key`, or undefined, without leaving the JavaScript thread. */
@@ -175,7 +177,13 @@ class Cache extends EventEmitter {
   async set(key, value, options) {
     const [ttl, tag] = setOptions(options)
     const type = typeOf(value)
-    return this.#native.set(key, payloadOf(value, type), type, ttl, tag)
+    const payload = payloadOf(value, type)
+    // A write-behind set makes no disk call (the core queues it for its
+    // background writer and never waits for a disk write), so it runs here
+    // rather than paying a thread-pool round trip; a write-through set waits
+    // for the disk, so it goes to the pool.
+    if (this.#writeBehind) return setSync(this.#handle, key, payload, type, ttl, tag)
+    return this.#native.set(key, payload, type, ttl, tag)
   }
 
   /** `set`, synchronously. */
@@ -213,8 +221,8 @@ class Cache extends EventEmitter {
   }
 
   /** Removes `key` and returns its value (across processes only one pop gets it). */
-  async pop(key) {
-    return decoded(await this.#native.pop(key))
+  pop(key) {
+    return this.#native.pop(key).then(decoded)
   }
 
   /** Removes every entry; resolves to the number of disk entries removed. */

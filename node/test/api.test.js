@@ -117,7 +117,11 @@ test('flush resolves true with nothing queued; write-behind values reach the dis
   const directory = tempDir(t)
   const cache = new Cache({ directory, writeMode: 'write-behind' })
   t.after(() => cache.close())
-  for (let i = 0; i < 20; i++) cache.setSync(`wb${i}`, i)
+  for (let i = 0; i < 20; i++) {
+    if (i % 2) cache.setSync(`wb${i}`, i)
+    else assert.equal(await cache.set(`wb${i}`, i), 'memory', 'queued for the background writer')
+  }
+  assert.equal(await cache.get('wb4'), 4, 'readable before the flush')
   assert.equal(await cache.flush(), true)
   const reader = new Cache({ directory })
   t.after(() => reader.close())
