@@ -48,7 +48,8 @@ mod value;
 pub mod value_type;
 
 pub use cache::{
-    Cache, CheckReport, DIRECTORY_VERSION, Keys, LoadError, RecoveryReport, SetOptions, Stored, SweepReport, Ttl,
+    Cache, CheckReport, DIRECTORY_VERSION, Keys, LoadError, MemoryLookup, MemoryMiss, RecoveryReport, SetOptions,
+    Stored, SweepReport, Ttl,
 };
 pub use config::{
     Config, DEFAULT_DISK_LIMIT, DEFAULT_MAX_KEY_SIZE, DEFAULT_MAX_VALUE_SIZE, DEFAULT_MEMORY_LIMIT, Durability,

@@ -1066,3 +1066,28 @@ fn an_unwritable_directory_is_a_typed_error_at_open() {
         assert!(Cache::open(c).is_ok(), "the same directory opens once it is writable");
     }
 }
+
+/// `get_from_memory` + `get_after_memory` answer and count exactly like `get`.
+#[test]
+fn a_get_in_two_halves_answers_and_counts_like_one_get() {
+    use sturdycache::MemoryLookup;
+    let (dir, clock, cache) = fresh();
+    cache.set(b"hot", b"in memory").unwrap();
+    match cache.get_from_memory(b"hot").unwrap() {
+        MemoryLookup::Hit(v) => assert_eq!(&v[..], b"in memory"),
+        other => panic!("expected a hot hit, got {other:?}"),
+    }
+    // Another handle with a cold hot tier: memory misses, the second half reads the disk.
+    let cold = open(config(dir.path(), &clock));
+    let miss = match cold.get_from_memory(b"hot").unwrap() {
+        MemoryLookup::Miss(miss) => miss,
+        other => panic!("expected a miss, got {other:?}"),
+    };
+    assert_eq!(cold.get_after_memory(b"hot", miss).unwrap().as_deref(), Some(&b"in memory"[..]));
+    let m = cold.metrics();
+    assert_eq!((m.hot_hits, m.hot_misses, m.disk_hits, m.disk_misses), (0, 1, 1, 0));
+    // A miss handed back with another key is a fresh lookup of that key, never the first key's value.
+    let MemoryLookup::Miss(miss) = cold.get_from_memory(b"absent").unwrap() else { panic!("absent is a miss") };
+    assert_eq!(cold.get_after_memory(b"hot", miss).unwrap().as_deref(), Some(&b"in memory"[..]));
+    assert!(matches!(cold.get_from_memory(b""), Err(Error::EmptyKey)));
+}

@@ -24,7 +24,7 @@ use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyString, PyTuple};
 use sturdycache::breaker::BreakerState;
 use sturdycache::chaos::{ChaosError, ChaosOp};
 use sturdycache::fs::{RuleId, Trigger};
-use sturdycache::{Cache, Config, DiskPath, Keys, LoadError, SetOptions, Ttl, value_type};
+use sturdycache::{Cache, Config, DiskPath, Keys, LoadError, MemoryLookup, SetOptions, Ttl, Value, value_type};
 
 use crate::codec::{self, Ignore};
 use crate::errors::{CacheError, to_py};
@@ -186,6 +186,26 @@ impl NativeCache {
         }
     }
 
+    /// A get. A hot hit is answered with the GIL held: the hot tier never
+    /// touches the disk or waits beyond a shard lock, and no fork can begin
+    /// while this thread holds the GIL, so neither the GIL release nor the
+    /// fork gate is needed. Only a miss releases the GIL, for the replay queue
+    /// and the disk.
+    fn fetch(&self, py: Python<'_>, key: &[u8]) -> PyResult<Option<Value>> {
+        let miss = match &*self.slot.load() {
+            Some(cache) => match cache.get_from_memory(key).map_err(to_py)? {
+                MemoryLookup::Hit(v) => return Ok(Some(v)),
+                MemoryLookup::Miss(miss) => Some(miss),
+            },
+            None => None, // closed: `run` reopens it
+        };
+        self.run(py, |c| match miss {
+            Some(miss) => c.get_after_memory(key, miss),
+            None => c.get(key),
+        })?
+        .map_err(to_py)
+    }
+
     fn unpickle(&self) -> bool {
         !self.use_json.load(Ordering::Relaxed)
     }
@@ -327,8 +347,7 @@ impl NativeCache {
             return Err(unsupported("get(expire_time=True) / get(tag=True)"));
         }
         let key = codec::key(key)?;
-        let found = self.run(py, |c| c.get(&key))?.map_err(to_py)?;
-        let value = match found {
+        let value = match self.fetch(py, &key)? {
             Some(v) => codec::decode(py, v.value_type(), v.as_bytes(), self.unpickle())?,
             None => return Ok(default.unwrap_or_else(|| py.None().into_bound(py))),
         };
@@ -340,7 +359,7 @@ impl NativeCache {
 
     fn __getitem__<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let encoded = codec::key(key)?;
-        match self.run(py, |c| c.get(&encoded))?.map_err(to_py)? {
+        match self.fetch(py, &encoded)? {
             Some(v) => codec::decode(py, v.value_type(), v.as_bytes(), self.unpickle()),
             None => Err(PyKeyError::new_err(key.clone().unbind())),
         }

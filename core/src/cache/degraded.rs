@@ -48,6 +48,25 @@ impl Stored {
     }
 }
 
+/// What [`Cache::get_from_memory`](super::Cache::get_from_memory) found.
+#[derive(Debug, Clone)]
+pub enum MemoryLookup {
+    /// The hot tier holds the key's live, current value.
+    Hit(Value),
+    /// It does not: finish with [`Cache::get_after_memory`](super::Cache::get_after_memory).
+    Miss(MemoryMiss),
+}
+
+/// Where a get that memory could not answer stands (plain data, `Send`).
+#[derive(Debug, Clone, Copy)]
+pub struct MemoryMiss {
+    hash: u128,
+    generation: u32,
+    expired: bool,
+    promote: bool,
+    sampled: Option<u64>,
+}
+
 impl Inner {
     /// Runs `call` (one engine operation) through the guard on `path`.
     /// `Ok(Some(v))`: it ran and succeeded. `Ok(None)`: the disk was not
@@ -273,23 +292,42 @@ impl Inner {
 
     /// `get` and `contains`, resilient.
     pub(super) fn get_resilient(&self, key: &[u8], promote: bool) -> Result<Option<Value>> {
+        match self.get_from_memory(key, promote)? {
+            MemoryLookup::Hit(v) => Ok(Some(v)),
+            MemoryLookup::Miss(miss) => self.get_beyond_memory(key, miss),
+        }
+    }
+
+    /// The first half of a get: the hot tier only, never the disk, never a
+    /// wait beyond a shard lock.
+    pub(super) fn get_from_memory(&self, key: &[u8], promote: bool) -> Result<MemoryLookup> {
         self.check_key(key)?;
         let op = if promote { Op::Get } else { Op::Contains };
         let sampled = self.sampled_start();
         let hash = format::key_hash(key);
         let generation = self.coherence.generation(hash);
-        let mut expired = false;
-        match self.hot.get(hash as u64, key, generation, || self.now()) {
+        let expired = match self.hot.get(hash as u64, key, generation, || self.now()) {
             Lookup::Hit(v) => {
                 Counters::inc(&self.counters.hot_hits);
                 if let Some(start) = sampled {
                     self.record_latency(op, Tier::Hot, start);
                 }
-                return Ok(Some(v));
+                return Ok(MemoryLookup::Hit(v));
             }
-            Lookup::Expired => expired = true,
-            Lookup::Miss | Lookup::Stale => {}
+            Lookup::Expired => true,
+            Lookup::Miss | Lookup::Stale => false,
+        };
+        Ok(MemoryLookup::Miss(MemoryMiss { hash, generation, expired, promote, sampled }))
+    }
+
+    /// The second half of a get, after the hot tier could not answer: the
+    /// replay queue, then the disk.
+    pub(super) fn get_beyond_memory(&self, key: &[u8], miss: MemoryMiss) -> Result<Option<Value>> {
+        let MemoryMiss { hash, generation, expired, promote, sampled } = miss;
+        if hash != format::key_hash(key) {
+            return self.get_resilient(key, promote); // a miss of another key: start over
         }
+        let op = if promote { Op::Get } else { Op::Contains };
         Counters::inc(&self.counters.hot_misses);
         let start = sampled.unwrap_or_else(|| self.config.clock.monotonic_ns());
         if let Some(answer) = self.overlay(key, hash) {

@@ -12,7 +12,7 @@ mod degraded;
 mod recovery;
 
 pub use check::CheckReport;
-pub use degraded::Stored;
+pub use degraded::{MemoryLookup, MemoryMiss, Stored};
 pub use recovery::RecoveryReport;
 
 use crate::breaker::BreakerState;
@@ -294,6 +294,22 @@ impl Cache {
     /// quarantined and reported as a miss; a disk I/O error is an `Err`.
     pub fn get(&self, key: &[u8]) -> Result<Option<Value>> {
         self.inner.get_resilient(key, true)
+    }
+
+    /// [`get`](Self::get) in two halves, for callers that must not block in
+    /// one of them (a binding holding an interpreter lock answers hot hits
+    /// without releasing it): this half looks in the hot tier only and never
+    /// touches the disk; on a miss, [`get_after_memory`](Self::get_after_memory)
+    /// finishes the get. Counted and timed exactly like one `get`.
+    pub fn get_from_memory(&self, key: &[u8]) -> Result<MemoryLookup> {
+        self.inner.get_from_memory(key, true)
+    }
+
+    /// The second half of [`get_from_memory`](Self::get_from_memory): the
+    /// replay queue, then the disk. `key` must be the key of `miss` (another
+    /// key is simply looked up afresh).
+    pub fn get_after_memory(&self, key: &[u8], miss: MemoryMiss) -> Result<Option<Value>> {
+        self.inner.get_beyond_memory(key, miss)
     }
 
     /// Whether `key` has a live value (verified; does not promote it).
