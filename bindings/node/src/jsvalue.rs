@@ -292,13 +292,17 @@ impl<'a> Scratch<'a> {
     }
 }
 
-/// Raw bytes as a new Buffer, or through `scratch` when given and large enough.
-fn bytes_out(
-    env: sys::napi_env,
-    bytes: &[u8],
-    scratch: Option<Scratch<'_>>,
-) -> std::result::Result<sys::napi_value, Failure> {
-    match scratch.and_then(|s| s.hold(bytes)) {
+/// The pool arguments of a call (`pool`, `offset`), looked at only when the
+/// answer is raw bytes.
+pub type PoolArgs = Option<(sys::napi_value, sys::napi_value)>;
+
+/// Raw bytes through the pool when given and large enough, else as a new Buffer.
+fn bytes_out(env: sys::napi_env, bytes: &[u8], pool: PoolArgs) -> std::result::Result<sys::napi_value, Failure> {
+    let held = match pool {
+        Some((value, offset)) => Scratch::of(env, value, offset)?.and_then(|s| s.hold(bytes)),
+        None => None,
+    };
+    match held {
         Some(v) => Ok(v),
         None => buffer(env, bytes),
     }
@@ -312,12 +316,12 @@ const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
 /// and for integers a number cannot hold exactly. Unknown codes (and
 /// malformed payloads of known ones) come back as raw bytes.
 ///
-/// With a `scratch`, raw bytes that fit are copied into it and the scratch
-/// Buffer itself is returned (see [`Scratch`]).
+/// With `pool` arguments, raw bytes that fit are copied into the pool and the
+/// pool Buffer itself is returned (see [`Scratch`]).
 pub fn value_to_js(
     env: sys::napi_env,
     value: Option<&Value>,
-    scratch: Option<Scratch<'_>>,
+    pool: PoolArgs,
 ) -> std::result::Result<sys::napi_value, Failure> {
     let Some(value) = value else { return undefined(env) };
     let bytes = value.as_bytes();
@@ -333,18 +337,18 @@ pub fn value_to_js(
         }
         value_type::FLOAT => match <[u8; 8]>::try_from(bytes) {
             Ok(b) => number(env, f64::from_le_bytes(b)),
-            Err(_) => bytes_out(env, bytes, scratch),
+            Err(_) => bytes_out(env, bytes, pool),
         },
         value_type::BOOL => match bytes {
             [0] => boolean(env, false),
             [1] => boolean(env, true),
-            _ => bytes_out(env, bytes, scratch),
+            _ => bytes_out(env, bytes, pool),
         },
         value_type::NULL => {
             let mut v = std::ptr::null_mut();
             status(unsafe { sys::napi_get_null(env, &mut v) }, "get_null")?;
             Ok(v)
         }
-        _ => bytes_out(env, bytes, scratch),
+        _ => bytes_out(env, bytes, pool),
     }
 }

@@ -20,7 +20,7 @@ use sturdycache::SetOptions;
 
 use crate::cache::{Shared, stored, ttl, value_type};
 use crate::errors::{Failure, js};
-use crate::jsvalue::{self, ArgBuf, Raw, Scratch, arg_bytes, value_to_js};
+use crate::jsvalue::{self, ArgBuf, Raw, arg_bytes, value_to_js};
 
 /// Marks externals made by [`handle`] (random, fixed).
 const TAG: sys::napi_type_tag = sys::napi_type_tag { lower: 0x5f3a_9c1e_7d24_b8a1, upper: 0x2c6b_e093_41f7_d58e };
@@ -156,7 +156,7 @@ unsafe extern "C" fn get_sync(env: sys::napi_env, info: sys::napi_callback_info)
         let mut key_buf = ArgBuf::new();
         let key = arg_bytes(env, *key, "key", &mut key_buf)?;
         let value = shared(env, *handle)?.with(|cache| Ok(cache.get(key)?))?;
-        value_to_js(env, value.as_ref(), Scratch::of(env, *pool, *offset)?)
+        value_to_js(env, value.as_ref(), Some((*pool, *offset)))
     })
 }
 
