@@ -117,13 +117,36 @@ class Cache extends EventEmitter {
     this.#handle = this.#native.handle()
     this.#exitToken = exit.remember(this.#native)
     this.#faults = new Faults(this.#native)
-    this.on('newListener', (name) => {
-      if (EVENT_NAMES.has(name)) this.#subscribe()
-    })
   }
 
-  #subscribe() {
-    if (this.#subscribed || this.#native.closed) return
+  // The core's events are subscribed to with the first listener for one of
+  // them (a cache nobody listens to starts no event thread).
+  on(name, listener) {
+    this.#subscribeFor(name)
+    return super.on(name, listener)
+  }
+
+  addListener(name, listener) {
+    return this.on(name, listener)
+  }
+
+  once(name, listener) {
+    this.#subscribeFor(name)
+    return super.once(name, listener)
+  }
+
+  prependListener(name, listener) {
+    this.#subscribeFor(name)
+    return super.prependListener(name, listener)
+  }
+
+  prependOnceListener(name, listener) {
+    this.#subscribeFor(name)
+    return super.prependOnceListener(name, listener)
+  }
+
+  #subscribeFor(name) {
+    if (!EVENT_NAMES.has(name) || this.#subscribed || this.#native.closed) return
     this.#subscribed = true
     this.#native.subscribe((payload) => {
       if (payload.kind === 'flush') {

@@ -217,3 +217,35 @@ test('stats, health and prometheus describe the cache', async (t) => {
   assert.match(text, /^# (HELP|TYPE) /m)
   assert.match(text, /sturdycache_\w+/)
 })
+
+test('secretKey: entries carry a MAC; a cache with another key quarantines them as bad-mac, unread', async (t) => {
+  const directory = tempDir(t)
+  const writer = new Cache({ directory, secretKey: 'key-one' })
+  await writer.set('k', { secret: true })
+  await writer.close()
+  const same = new Cache({ directory, secretKey: Buffer.from('key-one'), memoryLimit: 0 })
+  assert.deepEqual(await same.get('k'), { secret: true }, 'the same key as bytes reads it')
+  await same.close()
+  const other = new Cache({ directory, secretKey: 'key-two', memoryLimit: 0 })
+  t.after(() => other.close())
+  const seen = record(other, ['quarantine'])
+  assert.equal(await other.get('k'), undefined)
+  await other.flushEvents()
+  assert.deepEqual(
+    seen.map((e) => e.reason),
+    ['bad-mac'],
+  )
+  assert.match(quarantined(directory)[0], /-bad-mac-/)
+})
+
+test('listeners added with once/prependListener after removeAllListeners still get events', async (t) => {
+  const cache = openCache(t)
+  cache.removeAllListeners()
+  const seen = []
+  cache.once('modeChange', (e) => seen.push(`once:${e.to}`))
+  cache.prependListener('modeChange', (e) => seen.push(`first:${e.to}`))
+  cache.overrideBreaker('read', 'forced_open')
+  cache.overrideBreaker('read', 'closed')
+  await cache.flushEvents()
+  assert.deepEqual(seen, ['first:memory_only', 'once:memory_only', 'first:normal'])
+})
