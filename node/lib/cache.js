@@ -164,9 +164,19 @@ class Cache extends EventEmitter {
 
   // --- reads -------------------------------------------------------------
 
-  /** The value for `key`, or undefined. */
+  /**
+   * The value for `key`, or undefined. A value in the hot tier is answered
+   * here (the hot tier never touches the disk); anything else is looked up
+   * on the thread pool.
+   */
   get(key) {
-    return this.#native.get(key).then(decoded)
+    const found = this.#native.get(key)
+    if (found instanceof Promise) return found.then(decoded)
+    try {
+      return Promise.resolve(decoded(found))
+    } catch (err) {
+      return Promise.reject(err)
+    }
   }
 
   /** The value for `key`, or undefined, without leaving the JavaScript thread. */

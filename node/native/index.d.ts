@@ -53,8 +53,13 @@ export declare class NativeCache {
    * replaces the system clock (tests).
    */
   constructor(options: NativeOptions, clock?: ManualClock | undefined | null)
-  /** Promise of the value for `key`, or `undefined`. */
-  get(key: string | Uint8Array): Promise<unknown>
+  /**
+   * The value for `key` when the hot tier holds it (looked up here: the
+   * hot tier never touches the disk), else a promise of the value (or
+   * `undefined`) from the thread pool, which finishes the same get with the
+   * replay queue and the disk.
+   */
+  get(key: string | Uint8Array): unknown | Promise<unknown>
   /** Promise of whether `key` has a live value. */
   has(key: string | Uint8Array): Promise<boolean>
   /** Promise form of `setSync`. */

@@ -7,19 +7,19 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use napi::Env;
 use napi::bindgen_prelude::{AsyncTask, Function};
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
+use napi::{Either, Env};
 use napi_derive::napi;
 use sturdycache::breaker::BreakerState;
 use sturdycache::chaos::{ChaosError, ChaosOp};
 use sturdycache::fs::{RuleId, Trigger};
-use sturdycache::{Cache, DiskPath, SetOptions, Stored, Ttl};
+use sturdycache::{Cache, DiskPath, MemoryLookup, SetOptions, Stored, Ttl};
 
 use crate::clock::ManualClock;
 use crate::errors::{Failure, js};
 use crate::events::{EventPayload, Subscription};
-use crate::jsvalue::{ArgBuf, Raw, arg_bytes};
+use crate::jsvalue::{ArgBuf, Raw, arg_bytes, value_to_js};
 use crate::options::{NativeOptions, to_config};
 use crate::reports::{Check, Health, Recovery, Stats, Sweep};
 use crate::tasks::{Job, Out};
@@ -226,13 +226,28 @@ impl NativeCache {
         })
     }
 
-    /// Promise of the value for `key`, or `undefined`.
-    #[napi(ts_args_type = "key: string | Uint8Array", ts_return_type = "Promise<unknown>")]
-    pub fn get(&self, env: Env, key: Raw) -> AsyncTask<Job> {
-        self.job(|cache| {
+    /// The value for `key` when the hot tier holds it (looked up here: the
+    /// hot tier never touches the disk), else a promise of the value (or
+    /// `undefined`) from the thread pool, which finishes the same get with the
+    /// replay queue and the disk.
+    #[napi(ts_args_type = "key: string | Uint8Array", ts_return_type = "unknown | Promise<unknown>")]
+    pub fn get(&self, env: Env, key: Raw) -> napi::Result<Either<Raw, AsyncTask<Job>>> {
+        let found = crate::errors::caught(|| {
+            let cache = self.open()?;
             let key = owned(&env, key, "key")?;
-            Ok(Box::new(move || Ok(Out::Value(cache.get(&key)?))) as Work)
-        })
+            Ok(match cache.get_from_memory(&key)? {
+                MemoryLookup::Hit(value) => Either::A(value),
+                MemoryLookup::Miss(miss) => {
+                    Either::B(Job::new(move || Ok(Out::Value(cache.get_after_memory(&key, miss)?))))
+                }
+            })
+        });
+        match found {
+            Ok(Either::A(value)) => js(&env, || value_to_js(env.raw(), Some(&value), None).map(|v| Either::A(Raw(v)))),
+            Ok(Either::B(job)) => Ok(Either::B(AsyncTask::new(job))),
+            // Reported through a promise, as for every other failure of an async method.
+            Err(failure) => Ok(Either::B(AsyncTask::new(Job::fail(failure)))),
+        }
     }
 
     /// Promise of whether `key` has a live value.
