@@ -1091,3 +1091,30 @@ fn a_get_in_two_halves_answers_and_counts_like_one_get() {
     assert_eq!(cold.get_after_memory(b"hot", miss).unwrap().as_deref(), Some(&b"in memory"[..]));
     assert!(matches!(cold.get_from_memory(b""), Err(Error::EmptyKey)));
 }
+
+/// Threads of one process opening a new directory at once (Node workers share
+/// a pid) all open it in normal mode: none loses a race on VERSION.
+#[test]
+fn threads_opening_a_new_directory_at_once_all_open_normally() {
+    use sturdycache::Mode;
+    for round in 0..10 {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join(format!("new-{round}"));
+        let barrier = Arc::new(Barrier::new(8));
+        let modes: Vec<Mode> = (0..8)
+            .map(|_| {
+                let (dir, barrier) = (dir.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    let cache = Cache::open(Config::new(&dir)).expect("open");
+                    cache.mode()
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect();
+        assert!(modes.iter().all(|m| *m == Mode::Normal), "round {round}: {modes:?}");
+        assert_eq!(std::fs::read_to_string(dir.join("VERSION")).unwrap(), format!("sturdycache {DIRECTORY_VERSION}\n"));
+    }
+}

@@ -24,9 +24,6 @@ use crate::options::{NativeOptions, to_config};
 use crate::reports::{Check, Health, Recovery, Stats, Sweep};
 use crate::tasks::{Job, Out};
 
-/// Held while a cache opens (see `NativeCache::new`).
-static OPENING: Mutex<()> = Mutex::new(());
-
 /// The state behind one `NativeCache`, shared with its handle (see `sync.rs`).
 ///
 /// Touched only on the JavaScript thread that created it; cells rather than
@@ -213,15 +210,7 @@ impl NativeCache {
             if let Some(clock) = clock {
                 config.clock = Arc::new(clock.inner.clone());
             }
-            let cache = {
-                // Worker threads share this process and so its pid, which the
-                // core's `.VERSION-<pid>` temp file is named by: two threads
-                // opening a new directory at once rename each other's file
-                // away and one opens degraded. Serialising opens in the process
-                // avoids it until the core names the file per open.
-                let _one_at_a_time = OPENING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                Cache::open(config)?
-            };
+            let cache = Cache::open(config)?;
             Ok(NativeCache { shared: Rc::new(Shared { cache: RefCell::new(Some(cache)), events: RefCell::new(None) }) })
         })
     }

@@ -534,30 +534,51 @@ fn prepare_directory(fs: &dyn crate::fs::FileSystem, dir: &Path) -> Result<()> {
 }
 
 pub(super) fn check_or_write_version(fs: &dyn crate::fs::FileSystem, dir: &Path) -> Result<()> {
+    if version_accepted(fs, dir)? {
+        return Ok(());
+    }
+    // Unique per opener, not just per process: threads of one process (Node
+    // workers, Python threads) may open a new directory at the same moment.
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".VERSION-{}-{n}", std::process::id()));
+    let body = format!("sturdycache {DIRECTORY_VERSION}\n");
+    let path = dir.join("VERSION");
+    let written = fs
+        .write_new(&tmp, body.as_bytes(), true)
+        .map_err(|e| Error::disk("write", &tmp, e))
+        .and_then(|()| fs.rename(&tmp, &path).map_err(|e| Error::disk("rename", &path, e)));
+    if written.is_err() {
+        let _ = fs.remove_file(&tmp);
+        // Another opener may have written it meanwhile: that is success too.
+        if version_accepted(fs, dir)? {
+            return Ok(());
+        }
+    }
+    written
+}
+
+/// Whether `dir/VERSION` exists and names a version this build reads; an
+/// error for a newer one. Missing or unparseable: `false` (to be written).
+fn version_accepted(fs: &dyn crate::fs::FileSystem, dir: &Path) -> Result<bool> {
     let path = dir.join("VERSION");
     match fs.read(&path) {
         Ok(bytes) => {
             let text = String::from_utf8_lossy(&bytes);
-            let found = text.trim().strip_prefix("sturdycache ").and_then(|v| v.parse::<u32>().ok());
-            match found {
+            match text.trim().strip_prefix("sturdycache ").and_then(|v| v.parse::<u32>().ok()) {
                 Some(v) if v > DIRECTORY_VERSION => {
-                    return Err(Error::NewerFormat { path: dir.to_path_buf(), found: v, supported: DIRECTORY_VERSION });
+                    Err(Error::NewerFormat { path: dir.to_path_buf(), found: v, supported: DIRECTORY_VERSION })
                 }
-                Some(_) => return Ok(()),
-                None => log::warn!("{} is unreadable; rewriting it", path.display()),
+                Some(_) => Ok(true),
+                None => {
+                    log::warn!("{} is unreadable; rewriting it", path.display());
+                    Ok(false)
+                }
             }
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::disk("read", &path, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::disk("read", &path, e)),
     }
-    let tmp = dir.join(format!(".VERSION-{}", std::process::id()));
-    let body = format!("sturdycache {DIRECTORY_VERSION}\n");
-    let _ = fs.remove_file(&tmp);
-    fs.write_new(&tmp, body.as_bytes(), true).map_err(|e| Error::disk("write", &tmp, e))?;
-    fs.rename(&tmp, &path).map_err(|e| {
-        let _ = fs.remove_file(&tmp);
-        Error::disk("rename", &path, e)
-    })
 }
 
 /// Waits `every`, or less if the cache is dropped meanwhile; returns whether
