@@ -19,6 +19,6 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 fi
 if ! ls node/native/*.node >/dev/null 2>&1; then
   echo "building the Node addon (first run only)..."
-  (cd node && { [ -d node_modules ] || npm install --no-audit --no-fund --loglevel=error; } && npm run --silent build) >/dev/null
+  (cd node && { [ -d node_modules ] || npm install --ignore-scripts --no-audit --no-fund --loglevel=error; } && npm run --silent build) >/dev/null
 fi
 node examples/node/read-demo.mjs "$dir"
