@@ -236,6 +236,15 @@ pub enum BreakerState {
 }
 
 impl BreakerState {
+    /// Every state, in declaration order.
+    pub const ALL: [BreakerState; 5] = [
+        BreakerState::Closed,
+        BreakerState::Open,
+        BreakerState::HalfOpen,
+        BreakerState::ForcedOpen,
+        BreakerState::Disabled,
+    ];
+
     /// `"closed"`, `"open"`, `"half_open"`, `"forced_open"` or `"disabled"`.
     pub fn as_str(self) -> &'static str {
         match self {

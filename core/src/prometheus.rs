@@ -342,15 +342,8 @@ pub fn render_cache(m: &MetricsSnapshot) -> String {
         let labels = [("health", health.as_str())];
         ex.gauge("disk_health", "1 for the disk health the last probe found.", &labels, r.disk_health == health);
     }
-    let states = [
-        BreakerState::Closed,
-        BreakerState::Open,
-        BreakerState::HalfOpen,
-        BreakerState::ForcedOpen,
-        BreakerState::Disabled,
-    ];
     for (name, b) in [("read", &r.read_breaker), ("write", &r.write_breaker)] {
-        for state in states {
+        for state in BreakerState::ALL {
             let labels = [("breaker", name), ("state", state.as_str())];
             ex.gauge("breaker_state", "1 for each disk-path breaker's current state.", &labels, b.state == state);
         }

@@ -166,14 +166,7 @@ pub unsafe extern "C" fn sturdy_cache_override_breaker(
 ) -> sturdy_status {
     call("sturdy_cache_override_breaker", || {
         let path = enum_arg(path, &[DiskPath::Read, DiskPath::Write], "path")?;
-        let states = [
-            BreakerState::Closed,
-            BreakerState::Open,
-            BreakerState::HalfOpen,
-            BreakerState::ForcedOpen,
-            BreakerState::Disabled,
-        ];
-        let state = enum_arg(state, &states, "state")?;
+        let state = enum_arg(state, &BreakerState::ALL, "state")?;
         unsafe { cache_ref(cache) }?.handle()?.override_breaker(path, state);
         Ok(sturdy_status::Ok)
     })
