@@ -92,6 +92,7 @@
 
 use std::cell::Cell;
 use std::fmt;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -99,6 +100,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use crate::clock::Clock;
+use crate::name::{UnknownName, parse_name};
 
 /// Settings of a [`CircuitBreaker`]. See the [module docs](self) for the exact
 /// boundary semantics.
@@ -280,6 +282,15 @@ impl BreakerState {
             3 => BreakerState::ForcedOpen,
             _ => BreakerState::Disabled,
         }
+    }
+}
+
+impl FromStr for BreakerState {
+    type Err = UnknownName;
+
+    /// Parses a [`BreakerState::as_str`] name.
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
+        parse_name("breaker state", s, BreakerState::ALL, BreakerState::as_str)
     }
 }
 

@@ -4,11 +4,13 @@
 //! Every cache wraps its file system in a [`FaultyFs`] without crash tracking;
 //! with no fault armed that costs one relaxed atomic load per disk call.
 
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::fs::{Fault, FaultRule, FaultyFs, FsOp, RuleId, Trigger};
+use crate::name::{UnknownName, parse_name};
 
 /// Which disk operations a fault hits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,6 +47,23 @@ pub enum ChaosError {
 }
 
 impl ChaosOp {
+    /// Every op, in declaration order.
+    pub const ALL: [ChaosOp; 6] =
+        [ChaosOp::Read, ChaosOp::Write, ChaosOp::Fsync, ChaosOp::Rename, ChaosOp::Delete, ChaosOp::All];
+
+    /// `"read"`, `"write"`, `"fsync"`, `"rename"`, `"delete"` or `"all"`: the
+    /// name every binding uses for this op.
+    pub fn name(self) -> &'static str {
+        match self {
+            ChaosOp::Read => "read",
+            ChaosOp::Write => "write",
+            ChaosOp::Fsync => "fsync",
+            ChaosOp::Rename => "rename",
+            ChaosOp::Delete => "delete",
+            ChaosOp::All => "all",
+        }
+    }
+
     fn fs_ops(self) -> Vec<FsOp> {
         match self {
             ChaosOp::Read => vec![FsOp::Read, FsOp::ReadDir, FsOp::Metadata],
@@ -54,6 +73,15 @@ impl ChaosOp {
             ChaosOp::Delete => vec![FsOp::Remove],
             ChaosOp::All => Vec::new(),
         }
+    }
+}
+
+impl FromStr for ChaosOp {
+    type Err = UnknownName;
+
+    /// Parses a [`ChaosOp::name`].
+    fn from_str(s: &str) -> std::result::Result<Self, UnknownName> {
+        parse_name("fault op", s, ChaosOp::ALL, ChaosOp::name)
     }
 }
 

@@ -12,6 +12,7 @@
 //! per call": transitions log at WARN (degrading) or INFO (recovering), each
 //! with the incident id that its events carry.
 
+use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
@@ -23,6 +24,7 @@ use crate::breaker::{
 use crate::clock::Clock;
 use crate::error::{DiskErrorKind, Error};
 use crate::events::{BreakerName, DiskHealth, Event, EventBus, Mode};
+use crate::name::{UnknownName, parse_name};
 
 /// A guarded disk path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +33,28 @@ pub enum DiskPath {
     Read,
     /// Writes, renames, links, deletes, fsyncs.
     Write,
+}
+
+impl DiskPath {
+    /// Both paths.
+    pub const ALL: [DiskPath; 2] = [DiskPath::Read, DiskPath::Write];
+
+    /// `"read"` or `"write"`: the name every binding uses for this path.
+    pub fn name(self) -> &'static str {
+        match self {
+            DiskPath::Read => "read",
+            DiskPath::Write => "write",
+        }
+    }
+}
+
+impl FromStr for DiskPath {
+    type Err = UnknownName;
+
+    /// Parses a [`DiskPath::name`].
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
+        parse_name("disk path", s, DiskPath::ALL, DiskPath::name)
+    }
 }
 
 /// The last disk failure seen.

@@ -42,6 +42,7 @@ mod hot;
 mod index;
 mod keylock;
 mod metrics;
+mod name;
 pub mod prometheus;
 mod replay;
 mod value;
@@ -60,6 +61,7 @@ pub use events::{BreakerName, DiskHealth, Event, ListenerId, Mode};
 pub use guard::{DiskPath, GuardSnapshot, LastError};
 pub use hot::ENTRY_OVERHEAD;
 pub use metrics::{DiskErrorCounts, MetricsSnapshot};
+pub use name::{UnknownName, parse_name};
 pub use replay::ReplayStats;
 pub use value::Value;
 

@@ -14,7 +14,7 @@ use napi_derive::napi;
 use sturdycache::breaker::BreakerState;
 use sturdycache::chaos::{ChaosError, ChaosOp};
 use sturdycache::fs::{RuleId, Trigger};
-use sturdycache::{Cache, DiskPath, MemoryLookup, SetOptions, Stored, Ttl};
+use sturdycache::{Cache, DiskPath, MemoryLookup, SetOptions, Stored, Ttl, UnknownName, parse_name};
 
 use crate::clock::ManualClock;
 use crate::errors::{Failure, js};
@@ -71,21 +71,13 @@ fn owned(env: &Env, value: Raw, what: &'static str) -> Result<Vec<u8>, Failure> 
     Ok(arg_bytes(env.raw(), value.0, what, &mut ArgBuf::new())?.to_vec())
 }
 
+/// A name the core did not accept, as the TypeError every bad choice gets.
+fn bad_name(e: UnknownName) -> Failure {
+    Failure::type_error("ERR_STURDY_INVALID_ARGUMENT", e.to_string())
+}
+
 fn chaos_op(op: &str) -> Result<ChaosOp, Failure> {
-    Ok(match op {
-        "read" => ChaosOp::Read,
-        "write" => ChaosOp::Write,
-        "fsync" => ChaosOp::Fsync,
-        "rename" => ChaosOp::Rename,
-        "delete" => ChaosOp::Delete,
-        "all" => ChaosOp::All,
-        other => {
-            return Err(Failure::type_error(
-                "ERR_STURDY_INVALID_ARGUMENT",
-                format!("fault op must be 'read', 'write', 'fsync', 'rename', 'delete' or 'all', got {other:?}"),
-            ));
-        }
-    })
+    op.parse().map_err(bad_name)
 }
 
 fn chaos_error(error: &str, delay_ms: Option<f64>) -> Result<ChaosError, Failure> {
@@ -131,28 +123,13 @@ fn trigger(kind: &str, amount: Option<f64>) -> Result<Trigger, Failure> {
 }
 
 fn breaker_state(state: &str) -> Result<BreakerState, Failure> {
-    Ok(match state {
-        "closed" => BreakerState::Closed,
-        "forced_open" => BreakerState::ForcedOpen,
-        "disabled" => BreakerState::Disabled,
-        other => {
-            return Err(Failure::type_error(
-                "ERR_STURDY_INVALID_ARGUMENT",
-                format!("breaker override must be 'closed', 'forced_open' or 'disabled', got {other:?}"),
-            ));
-        }
-    })
+    // The states an operator may set; open and half-open are the breaker's own.
+    let overrides = [BreakerState::Closed, BreakerState::ForcedOpen, BreakerState::Disabled];
+    parse_name("breaker override", state, overrides, BreakerState::as_str).map_err(bad_name)
 }
 
 fn disk_path(path: &str) -> Result<DiskPath, Failure> {
-    match path {
-        "read" => Ok(DiskPath::Read),
-        "write" => Ok(DiskPath::Write),
-        other => Err(Failure::type_error(
-            "ERR_STURDY_INVALID_ARGUMENT",
-            format!("breaker must be 'read' or 'write', got {other:?}"),
-        )),
-    }
+    path.parse().map_err(bad_name)
 }
 
 impl Shared {

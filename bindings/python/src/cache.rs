@@ -24,7 +24,9 @@ use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyString, PyTuple};
 use sturdycache::breaker::BreakerState;
 use sturdycache::chaos::{ChaosError, ChaosOp};
 use sturdycache::fs::{RuleId, Trigger};
-use sturdycache::{Cache, Config, DiskPath, Keys, LoadError, MemoryLookup, SetOptions, Ttl, Value, value_type};
+use sturdycache::{
+    Cache, Config, DiskPath, Keys, LoadError, MemoryLookup, SetOptions, Ttl, UnknownName, Value, parse_name, value_type,
+};
 
 use crate::codec::{self, Ignore};
 use crate::errors::{CacheError, to_py};
@@ -78,6 +80,11 @@ fn tag_text<'a>(tag: Option<&'a Bound<'_, PyAny>>) -> PyResult<Option<Cow<'a, st
             Err(_) => Err(PyTypeError::new_err(format!("tag must be a str or None, not {}", t.get_type().name()?))),
         },
     }
+}
+
+/// A name the core did not accept (a fault op, a breaker path or state).
+fn name_error(e: UnknownName) -> PyErr {
+    PyValueError::new_err(e.to_string())
 }
 
 fn unsupported(what: &str) -> PyErr {
@@ -599,21 +606,10 @@ impl NativeCache {
     }
 
     fn _override_breaker(&self, py: Python<'_>, path: &str, state: &str) -> PyResult<()> {
-        let path = match path {
-            "read" => DiskPath::Read,
-            "write" => DiskPath::Write,
-            other => return Err(PyValueError::new_err(format!("path must be 'read' or 'write', got '{other}'"))),
-        };
-        let state = match state {
-            "forced_open" => BreakerState::ForcedOpen,
-            "disabled" => BreakerState::Disabled,
-            "closed" => BreakerState::Closed,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "state must be 'forced_open', 'disabled' or 'closed', got '{other}'"
-                )));
-            }
-        };
+        let path: DiskPath = path.parse().map_err(name_error)?;
+        // The states an operator may set; open and half-open are the breaker's own.
+        let overrides = [BreakerState::ForcedOpen, BreakerState::Disabled, BreakerState::Closed];
+        let state = parse_name("state", state, overrides, BreakerState::as_str).map_err(name_error)?;
         self.run(py, |c| c.override_breaker(path, state))
     }
 
@@ -627,19 +623,7 @@ impl NativeCache {
         probability: Option<f64>,
         delay: Option<f64>,
     ) -> PyResult<u64> {
-        let op = match op {
-            "read" => ChaosOp::Read,
-            "write" => ChaosOp::Write,
-            "fsync" => ChaosOp::Fsync,
-            "rename" => ChaosOp::Rename,
-            "delete" => ChaosOp::Delete,
-            "all" => ChaosOp::All,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "op must be one of read, write, fsync, rename, delete, all; got '{other}'"
-                )));
-            }
-        };
+        let op: ChaosOp = op.parse().map_err(name_error)?;
         let error = match error {
             "eio" => ChaosError::Eio,
             "enospc" => ChaosError::Enospc,
