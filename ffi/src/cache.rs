@@ -6,7 +6,7 @@ use std::time::Duration;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
-use sturdycache_core::{Cache, DiskHealth, Event, ListenerId, LoadError, Mode, SetOptions, Stored, Ttl};
+use sturdycache_core::{Cache, DiskHealth, Event, ListenerId, LoadError, Mode, SetOptions, Stored, Ttl, Value};
 
 use crate::boundary::{Failure, FfiResult, bytes, c_bytes, c_str_opt, call, infallible, object, out, put};
 use crate::options::sturdy_options;
@@ -328,18 +328,32 @@ pub unsafe extern "C" fn sturdy_cache_get(
     key_len: usize,
     out_value: *mut sturdy_value,
 ) -> sturdy_status {
-    call("sturdy_cache_get", || {
-        let slot = unsafe { out(out_value, "out_value") }?;
-        *slot = sturdy_value::EMPTY;
-        let key = unsafe { bytes(key, key_len, "key") }?;
-        match unsafe { cache_ref(cache) }?.with(|c| Ok(c.get(key)?))? {
-            Some(value) => {
-                sturdy_value::fill(slot, value);
-                Ok(sturdy_status::Ok)
-            }
-            None => Ok(sturdy_status::NotFound),
+    call("sturdy_cache_get", || unsafe { read_value(cache, key, key_len, out_value, |c, key| c.get(key)) })
+}
+
+/// The body of `sturdy_cache_get` and `sturdy_cache_pop`: zeroes `*out_value`,
+/// runs `read` (the core call) and, on a hit, fills `*out_value` with a
+/// reference to the value.
+///
+/// # Safety
+/// The pointers follow the contract of `sturdy_cache_get`.
+unsafe fn read_value(
+    cache: *const sturdy_cache,
+    key: *const u8,
+    key_len: usize,
+    out_value: *mut sturdy_value,
+    read: impl FnOnce(&Cache, &[u8]) -> sturdycache_core::Result<Option<Value>>,
+) -> FfiResult {
+    let slot = unsafe { out(out_value, "out_value") }?;
+    *slot = sturdy_value::EMPTY;
+    let key = unsafe { bytes(key, key_len, "key") }?;
+    match unsafe { cache_ref(cache) }?.with(|c| Ok(read(c, key)?))? {
+        Some(value) => {
+            sturdy_value::fill(slot, value);
+            Ok(sturdy_status::Ok)
         }
-    })
+        None => Ok(sturdy_status::NotFound),
+    }
 }
 
 /// Looks `key` up and copies its value into the caller's `buffer`.
@@ -521,18 +535,7 @@ pub unsafe extern "C" fn sturdy_cache_pop(
     key_len: usize,
     out_value: *mut sturdy_value,
 ) -> sturdy_status {
-    call("sturdy_cache_pop", || {
-        let slot = unsafe { out(out_value, "out_value") }?;
-        *slot = sturdy_value::EMPTY;
-        let key = unsafe { bytes(key, key_len, "key") }?;
-        match unsafe { cache_ref(cache) }?.with(|c| Ok(c.pop(key)?))? {
-            Some(value) => {
-                sturdy_value::fill(slot, value);
-                Ok(sturdy_status::Ok)
-            }
-            None => Ok(sturdy_status::NotFound),
-        }
-    })
+    call("sturdy_cache_pop", || unsafe { read_value(cache, key, key_len, out_value, |c, key| c.pop(key)) })
 }
 
 /// Removes every entry. `*out_removed` (may be NULL) is the number of disk
