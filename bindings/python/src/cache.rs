@@ -217,19 +217,40 @@ impl NativeCache {
         !self.use_json.load(Ordering::Relaxed)
     }
 
-    fn store(
+    /// Encodes `key` and `value` and runs `write` (the core's set or add) on
+    /// them off the GIL.
+    fn write<T: Send>(
         &self,
         py: Python<'_>,
         key: &Bound<'_, PyAny>,
         value: &Bound<'_, PyAny>,
         ttl: Ttl,
         tag: Option<&str>,
-    ) -> PyResult<bool> {
+        write: impl FnOnce(&Cache, &[u8], &[u8], SetOptions<'_>) -> sturdycache::Result<T> + Send,
+    ) -> PyResult<T> {
         let key = codec::key(key)?;
         let (value_type, bytes) = codec::value(value, self.use_json.load(Ordering::Relaxed))?;
         let opts = SetOptions { ttl, tag, value_type };
-        self.run(py, |c| c.set_with(&key, &bytes, opts))?.map_err(to_py)?;
-        Ok(true)
+        self.run(py, |c| write(c, &key, &bytes, opts))?.map_err(to_py)
+    }
+
+    /// The shared body of `set` and `add`, which take diskcache's arguments:
+    /// `expire` seconds, `read` (`value` is a file to read) and `tag`.
+    #[allow(clippy::too_many_arguments)] // diskcache's arguments, plus the core call
+    fn write_with_options<T: Send>(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+        expire: Option<&Bound<'_, PyAny>>,
+        read: bool,
+        tag: Option<&Bound<'_, PyAny>>,
+        write: impl FnOnce(&Cache, &[u8], &[u8], SetOptions<'_>) -> sturdycache::Result<T> + Send,
+    ) -> PyResult<T> {
+        let ttl = expire_ttl(expire)?;
+        let tag = tag_text(tag)?;
+        let data = if read { value.call_method0("read")? } else { value.clone() };
+        self.write(py, key, &data, ttl, tag.as_deref(), write)
     }
 
     /// The value for `key`, computed by `load` (bytes, stored as a pickle) if
@@ -392,17 +413,12 @@ impl NativeCache {
         retry: bool,
     ) -> PyResult<bool> {
         let _ = retry;
-        let ttl = expire_ttl(expire)?;
-        let tag = tag_text(tag)?;
-        if read {
-            let data = value.call_method0("read")?;
-            return self.store(py, key, &data, ttl, tag.as_deref());
-        }
-        self.store(py, key, value, ttl, tag.as_deref())
+        self.write_with_options(py, key, value, expire, read, tag, Cache::set_with)?;
+        Ok(true)
     }
 
     fn __setitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.store(py, key, value, Ttl::Default, None).map(|_| ())
+        self.write(py, key, value, Ttl::Default, None, Cache::set_with).map(|_| ())
     }
 
     /// Stores only if `key` has no live value (atomic across processes);
@@ -420,13 +436,7 @@ impl NativeCache {
         retry: bool,
     ) -> PyResult<bool> {
         let _ = retry;
-        let ttl = expire_ttl(expire)?;
-        let tag = tag_text(tag)?;
-        let data = if read { value.call_method0("read")? } else { value.clone() };
-        let key = codec::key(key)?;
-        let (value_type, bytes) = codec::value(&data, self.use_json.load(Ordering::Relaxed))?;
-        let opts = SetOptions { ttl, tag: tag.as_deref(), value_type };
-        self.run(py, |c| c.add(&key, &bytes, opts))?.map_err(to_py)
+        self.write_with_options(py, key, value, expire, read, tag, Cache::add)
     }
 
     /// Sets `key`'s expiry (None: the cache's default_ttl, i.e. never unless
