@@ -172,6 +172,30 @@ impl NativeCache {
         };
         AsyncTask::new(job)
     }
+
+    /// The shared body of `set` and `add`: copies the arguments on the calling
+    /// thread, then runs `write` (the core call) on the pool.
+    #[allow(clippy::too_many_arguments)] // the napi method's arguments, plus the core call
+    fn write_job(
+        &self,
+        env: &Env,
+        key: Raw,
+        payload: Raw,
+        value_type: u32,
+        ttl_ms: Option<f64>,
+        tag: Option<String>,
+        write: impl FnOnce(&Cache, &[u8], &[u8], SetOptions<'_>) -> sturdycache::Result<Out> + Send + 'static,
+    ) -> AsyncTask<Job> {
+        self.job(|cache| {
+            let key = owned(env, key, "key")?;
+            let payload = owned(env, payload, "value")?;
+            let (ttl, vt) = (ttl(ttl_ms)?, self::value_type(value_type)?);
+            Ok(Box::new(move || {
+                let opts = SetOptions { ttl, tag: tag.as_deref(), value_type: vt };
+                Ok(write(&cache, &key, &payload, opts)?)
+            }) as Work)
+        })
+    }
 }
 
 type Work = Box<dyn FnOnce() -> Result<Out, Failure> + Send>;
@@ -239,14 +263,8 @@ impl NativeCache {
         ttl_ms: Option<f64>,
         tag: Option<String>,
     ) -> AsyncTask<Job> {
-        self.job(|cache| {
-            let key = owned(&env, key, "key")?;
-            let payload = owned(&env, payload, "value")?;
-            let (ttl, vt) = (ttl(ttl_ms)?, self::value_type(value_type)?);
-            Ok(Box::new(move || {
-                let opts = SetOptions { ttl, tag: tag.as_deref(), value_type: vt };
-                Ok(Out::Stored(stored(cache.set_with(&key, &payload, opts)?)))
-            }) as Work)
+        self.write_job(&env, key, payload, value_type, ttl_ms, tag, |c, k, v, o| {
+            Ok(Out::Stored(stored(c.set_with(k, v, o)?)))
         })
     }
 
@@ -264,15 +282,7 @@ impl NativeCache {
         ttl_ms: Option<f64>,
         tag: Option<String>,
     ) -> AsyncTask<Job> {
-        self.job(|cache| {
-            let key = owned(&env, key, "key")?;
-            let payload = owned(&env, payload, "value")?;
-            let (ttl, vt) = (ttl(ttl_ms)?, self::value_type(value_type)?);
-            Ok(Box::new(move || {
-                let opts = SetOptions { ttl, tag: tag.as_deref(), value_type: vt };
-                Ok(Out::Bool(cache.add(&key, &payload, opts)?))
-            }) as Work)
-        })
+        self.write_job(&env, key, payload, value_type, ttl_ms, tag, |c, k, v, o| Ok(Out::Bool(c.add(k, v, o)?)))
     }
 
     /// Promise form of `deleteSync`.
