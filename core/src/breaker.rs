@@ -968,6 +968,11 @@ impl CircuitBreaker {
         state
     }
 
+    /// Failures in a row since the last success (one atomic load).
+    pub fn consecutive_failures(&self) -> u32 {
+        self.consecutive.load(Ordering::Relaxed)
+    }
+
     /// A point-in-time view (state as [`CircuitBreaker::state`] reports it).
     pub fn snapshot(&self) -> BreakerSnapshot {
         let now = self.clock.monotonic_ns();

@@ -326,6 +326,18 @@ impl DiskGuard {
         changes
     }
 
+    /// When the write path has failed since its last success: the time of the
+    /// latest disk error (cache clock, ms) and the write breaker's open time.
+    /// Cheap when it has not (one atomic load): the recovery thread asks on
+    /// every round.
+    pub fn recent_write_failure(&self) -> Option<(u64, std::time::Duration)> {
+        if self.write.consecutive_failures() == 0 {
+            return None;
+        }
+        let at_ms = self.last_error.lock().as_ref().map_or(0, |e| e.at_ms);
+        Some((at_ms, self.write.snapshot().current_open_timeout))
+    }
+
     /// Opens a path's breaker for a failure seen outside a guarded call (the
     /// directory could not be prepared at open); it recovers like any trip.
     pub fn trip(&self, path: DiskPath, error: &Error) -> Option<ModeChange> {

@@ -170,12 +170,10 @@ impl Inner {
     /// clock) since the latest failure: retries back off like the breaker
     /// does instead of adding failures to a disk that just failed.
     fn drain_due(&self) -> bool {
-        let s = self.guard.snapshot();
-        if s.write_breaker.consecutive_failures == 0 {
-            return true;
+        match self.guard.recent_write_failure() {
+            None => true,
+            Some((at_ms, open)) => self.now().saturating_sub(at_ms) >= open.as_millis() as u64,
         }
-        let since = s.last_error.map_or(u64::MAX, |e| self.now().saturating_sub(e.at_ms));
-        since >= s.write_breaker.current_open_timeout.as_millis() as u64
     }
 
     /// The stalled-disk watchdog's check (see `DiskGuard::check_stalls`).
