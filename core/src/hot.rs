@@ -18,13 +18,13 @@
 //! recomputed rather than stored, and nodes live in fixed-size chunks, so a
 //! shard never holds more than one chunk of spare slots.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use hashbrown::HashTable;
 use parking_lot::RwLock;
 
-use crate::value::Value;
+use crate::value::{Attachment, Value};
 
 const NIL: u32 = u32::MAX;
 /// Slots per chunk of a shard's node store.
@@ -33,13 +33,19 @@ const CHUNK: usize = 64;
 /// (u16 LE), value type, one spare byte.
 const PREFIX: usize = 8;
 
-/// Bytes charged per entry on top of its key, tag and value: the 40-byte node,
+/// Bytes charged per entry on top of its key, tag and value: the 64-byte node,
 /// the buffer's 8-byte prefix and 16-byte reference counts, and the hash-table
 /// slot with its spare capacity (up to half right after the table doubles),
 /// plus a margin for the last, partly used chunk of nodes. Measured by
-/// `tests/memory_overhead.rs` (about 78 bytes at 2048 entries in one shard,
-/// 80 at 20k entries in 16 shards), which fails if the real figure grows past it.
-pub const ENTRY_OVERHEAD: u64 = 88;
+/// `tests/memory_overhead.rs` (about 102 bytes at 2048 entries in one shard,
+/// 104.5 right after its tables double, 102 at 20k entries in 16 shards), which fails if the real figure grows past it.
+pub const ENTRY_OVERHEAD: u64 = 112;
+
+/// What an attachment adds to its entry's charge: as many bytes as the
+/// value again (a decoded copy of it) plus an object header's worth.
+pub fn attachment_charge(value_len: usize) -> u64 {
+    value_len as u64 + 64
+}
 
 /// The hot tier's 64-bit hash of a key: the low half of its file-name hash.
 pub fn hash_of(key: &[u8]) -> u64 {
@@ -108,9 +114,24 @@ struct Node {
     newer: u32,
     older: u32,
     visited: AtomicBool,
+    /// A binding's decoded form of the value, set at most once (see
+    /// [`HotTier::attach`]) and charged with the entry.
+    attached: OnceLock<Attachment>,
 }
 
 impl Node {
+    fn new(data: Arc<[u8]>, expires_ms: u64, generation: u32) -> Self {
+        Node {
+            data,
+            expires_ms,
+            generation,
+            newer: NIL,
+            older: NIL,
+            visited: AtomicBool::new(false),
+            attached: OnceLock::new(),
+        }
+    }
+
     fn key(&self) -> &[u8] {
         let p = parts(&self.data);
         &self.data[PREFIX..PREFIX + p.key_len]
@@ -123,7 +144,12 @@ impl Node {
         hash_of(self.key())
     }
     fn charge(&self) -> u64 {
-        charge_of(self.data.len())
+        let attached = if self.attached.get().is_some() { attachment_charge(self.value_len()) } else { 0 };
+        charge_of(self.data.len()) + attached
+    }
+    fn value_len(&self) -> usize {
+        let p = parts(&self.data);
+        self.data.len() - PREFIX - p.key_len - p.tag_len
     }
 }
 
@@ -278,8 +304,8 @@ impl Shard {
 /// The outcome of a hot lookup.
 #[derive(Debug)]
 pub enum Lookup {
-    /// A live, current entry.
-    Hit(Value),
+    /// A live, current entry, with its attachment if it has one.
+    Hit(Value, Option<Attachment>),
     /// Nothing for this key.
     Miss,
     /// The entry had expired; it was removed.
@@ -368,7 +394,7 @@ impl HotTier {
                 Lookup::Expired
             } else {
                 node.visited.store(true, Ordering::Relaxed);
-                return Lookup::Hit(value_of(&node.data));
+                return Lookup::Hit(value_of(&node.data), node.attached.get().cloned());
             }
         };
         // Drop the dead entry, unless a writer replaced it in the meantime.
@@ -394,7 +420,7 @@ impl HotTier {
     /// not kept (and any older entry for the key is dropped, so the hot tier
     /// never serves a superseded value). Returns whether the entry was kept.
     pub fn insert(&self, hash: u64, data: Arc<[u8]>, expires_ms: u64, generation: u32) -> bool {
-        let node = Node { data, expires_ms, generation, newer: NIL, older: NIL, visited: AtomicBool::new(false) };
+        let node = Node::new(data, expires_ms, generation);
         debug_assert_eq!(hash, node.hash(), "hash is the key's hot hash");
         let charge = node.charge();
         let fits = charge <= self.limit();
@@ -411,6 +437,27 @@ impl HotTier {
             guard.push_head(hash, node);
             self.bytes.fetch_add(charge, Ordering::Relaxed);
             self.entries.fetch_add(1, Ordering::Relaxed);
+        }
+        self.evict_to_fit(Some(home));
+        true
+    }
+
+    /// Keeps `attachment` with `key`'s entry if `value` was read from it and
+    /// it has none yet, charging [`attachment_charge`] to the budget (and
+    /// evicting to fit). Returns whether it was kept. An entry replaced,
+    /// removed or already attached meanwhile is left alone.
+    pub fn attach(&self, hash: u64, key: &[u8], value: &Value, attachment: Attachment) -> bool {
+        let home = self.shard_index(hash);
+        {
+            let guard = self.shards[home].read();
+            let Some(idx) = guard.find(hash, key) else { return false };
+            let node = guard.node(idx);
+            if !value.is_in(&node.data) || node.attached.set(attachment).is_err() {
+                return false;
+            }
+            // Charged under the shard lock: a removal (which takes the write
+            // lock) uncharges the attachment with the entry.
+            self.bytes.fetch_add(attachment_charge(node.value_len()), Ordering::Relaxed);
         }
         self.evict_to_fit(Some(home));
         true
@@ -534,12 +581,12 @@ mod tests {
     }
 
     fn hit(t: &HotTier, k: u64) -> bool {
-        matches!(t.get(hash_of(&key(k)), &key(k), 0, || 0), Lookup::Hit(_))
+        matches!(t.get(hash_of(&key(k)), &key(k), 0, || 0), Lookup::Hit(..))
     }
 
     #[test]
-    fn node_is_40_bytes() {
-        assert_eq!(std::mem::size_of::<Option<Node>>(), 40);
+    fn node_is_64_bytes() {
+        assert_eq!(std::mem::size_of::<Option<Node>>(), 64);
     }
 
     #[test]
@@ -547,10 +594,64 @@ mod tests {
         let buf = entry_buffer(b"key", b"tag", b"value", 9);
         let v = value_of(&buf);
         assert_eq!((&*v, v.value_type()), (&b"value"[..], 9));
-        let node =
-            Node { data: buf, expires_ms: 0, generation: 0, newer: NIL, older: NIL, visited: AtomicBool::new(false) };
+        let node = Node::new(buf, 0, 0);
         assert_eq!((node.key(), node.tag()), (&b"key"[..], &b"tag"[..]));
         assert_eq!(node.charge(), 3 + 3 + 5 + ENTRY_OVERHEAD);
+        node.attached.set(Arc::new(7u8)).unwrap();
+        assert_eq!(node.charge(), 3 + 3 + 5 + ENTRY_OVERHEAD + 5 + 64);
+    }
+
+    fn value(t: &HotTier, k: u64) -> Value {
+        match t.get(hash_of(&key(k)), &key(k), 0, || 0) {
+            Lookup::Hit(v, _) => v,
+            other => panic!("entry {k}: {other:?}"),
+        }
+    }
+
+    fn attachment(t: &HotTier, k: u64) -> Option<Attachment> {
+        match t.get(hash_of(&key(k)), &key(k), 0, || 0) {
+            Lookup::Hit(_, a) => a,
+            other => panic!("entry {k}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_attachment_comes_back_with_its_entry_and_is_charged() {
+        let t = HotTier::new(1, 1 << 20);
+        put(&t, 1, 100);
+        let before = t.bytes();
+        let v = value(&t, 1);
+        assert!(attachment(&t, 1).is_none());
+        assert!(t.attach(hash_of(&key(1)), &key(1), &v, Arc::new(41u32)));
+        assert!(!t.attach(hash_of(&key(1)), &key(1), &v, Arc::new(42u32)), "the first one stays");
+        assert_eq!(t.bytes(), before + attachment_charge(100));
+        assert_eq!(attachment(&t, 1).and_then(|a| a.downcast_ref::<u32>().copied()), Some(41));
+        assert!(t.remove(hash_of(&key(1)), &key(1)));
+        assert_eq!((t.bytes(), t.entries()), (0, 0), "removal uncharges the attachment too");
+    }
+
+    #[test]
+    fn an_attachment_for_a_replaced_entry_is_refused() {
+        let t = HotTier::new(1, 1 << 20);
+        put(&t, 1, 100);
+        let old = value(&t, 1);
+        put(&t, 1, 50); // a new value for the key
+        assert!(!t.attach(hash_of(&key(1)), &key(1), &old, Arc::new(1u8)));
+        assert!(attachment(&t, 1).is_none());
+        assert!(!t.attach(hash_of(&key(9)), &key(9), &old, Arc::new(1u8)), "no entry");
+    }
+
+    #[test]
+    fn attachments_count_against_the_budget() {
+        let per = charge_of(PREFIX + 8 + 100);
+        let t = HotTier::new(1, per * 4);
+        for k in 0..4 {
+            put(&t, k, 100);
+        }
+        let v = value(&t, 0);
+        assert!(t.attach(hash_of(&key(0)), &key(0), &v, Arc::new(0u8)));
+        assert!(t.bytes() <= t.limit(), "evicted to fit the attachment");
+        assert_eq!(t.entries(), 3);
     }
 
     #[test]
@@ -602,7 +703,7 @@ mod tests {
         assert!(matches!(t.get(h, b"k", 8, || 0), Lookup::Stale));
         assert_eq!(t.entries(), 0);
         t.insert(h, data, 50, 7);
-        assert!(matches!(t.get(h, b"k", 7, || 49), Lookup::Hit(_)));
+        assert!(matches!(t.get(h, b"k", 7, || 49), Lookup::Hit(..)));
         assert!(matches!(t.get(h, b"k", 7, || 50), Lookup::Expired));
         assert!(matches!(t.get(h, b"k", 7, || 0), Lookup::Miss));
     }

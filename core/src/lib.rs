@@ -63,7 +63,7 @@ pub use hot::ENTRY_OVERHEAD;
 pub use metrics::{DiskErrorCounts, MetricsSnapshot};
 pub use name::{UnknownName, parse_name};
 pub use replay::ReplayStats;
-pub use value::Value;
+pub use value::{Attachment, Value};
 
 /// This library's version (the crate version).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,8 +1,15 @@
 //! [`Value`]: a cheap, immutable handle to a cached value.
 
+use std::any::Any;
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
+
+/// A binding's own, already decoded form of a hot entry's value (a Python
+/// `bytes` or `str` object, say), kept with the entry by
+/// [`Cache::attach`](crate::Cache::attach) so that later hits hand out that
+/// object instead of decoding the bytes again.
+pub type Attachment = Arc<dyn Any + Send + Sync>;
 
 /// A cached value. Cloning is a reference-count increment; the bytes are shared
 /// with the hot tier, so a hot hit copies nothing.
@@ -17,6 +24,11 @@ pub struct Value {
 impl Value {
     pub(crate) fn new(buf: Arc<[u8]>, start: usize, value_type: u8) -> Self {
         Value { buf, start, value_type }
+    }
+
+    /// Whether this value's bytes are the allocation `buf`.
+    pub(crate) fn is_in(&self, buf: &Arc<[u8]>) -> bool {
+        Arc::ptr_eq(&self.buf, buf)
     }
 
     /// A value holding a copy of `bytes`.

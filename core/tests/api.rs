@@ -1074,7 +1074,7 @@ fn a_get_in_two_halves_answers_and_counts_like_one_get() {
     let (dir, clock, cache) = fresh();
     cache.set(b"hot", b"in memory").unwrap();
     match cache.get_from_memory(b"hot").unwrap() {
-        MemoryLookup::Hit(v) => assert_eq!(&v[..], b"in memory"),
+        MemoryLookup::Hit(v, _) => assert_eq!(&v[..], b"in memory"),
         other => panic!("expected a hot hit, got {other:?}"),
     }
     // Another handle with a cold hot tier: memory misses, the second half reads the disk.

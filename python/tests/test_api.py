@@ -259,3 +259,43 @@ def test_version_and_parse_size() -> None:
     assert sturdycache.parse_size("1GB") == 10**9
     with pytest.raises(ValueError, match="not a size"):
         sturdycache.parse_size("lots")
+
+
+def test_hot_hits_share_one_immutable_object_charged_to_the_budget(cache: Cache) -> None:
+    value = b"v" * 1000
+    cache["k"] = value
+    before = cache.stats()["hot_bytes"]
+    first = cache.get("k")
+    assert first == value
+    # The decoded bytes object is kept with the hot entry and counted (value
+    # length + 64); later hits, by get or [], hand out that same object.
+    assert cache.stats()["hot_bytes"] == before + len(value) + 64
+    assert cache.get("k") is first and cache["k"] is first
+    cache["k"] = "text"
+    assert cache.get("k") == "text", "a new value is never answered by the old object"
+    assert cache.get("k") is cache.get("k")
+    del cache["k"]
+    assert cache.stats()["hot_bytes"] == 0, "removing the entry uncharges its object"
+
+
+def test_mutable_values_are_never_shared_between_reads(cache: Cache) -> None:
+    cache["k"] = [1, 2]
+    first = cache.get("k")
+    first.append(3)
+    assert cache.get("k") == [1, 2] and cache.get("k") is not cache.get("k")
+    cache["b"] = bytearray(b"ab")
+    assert cache.get("b") == b"ab" and type(cache.get("b")) is bytes
+
+
+def test_get_keeps_its_diskcache_signature(cache: Cache) -> None:
+    import inspect
+
+    cache["k"] = b"x"
+    params = list(inspect.signature(Cache.get).parameters)
+    assert params == ["self", "key", "default", "read", "expire_time", "tag", "retry"]
+    assert cache.get(key="k") == b"x" and cache.get("nope", default=3) == 3
+    assert cache.get("k", None, True).read() == b"x"
+    with pytest.raises(TypeError, match="missing 1 required positional argument"):
+        cache.get()  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="unsupported key type"):
+        cache.get(["unhashable"])

@@ -226,7 +226,7 @@ impl NativeCache {
             let cache = self.open()?;
             let key = owned(&env, key, "key")?;
             Ok(match cache.get_from_memory(&key)? {
-                MemoryLookup::Hit(value) => Either::A(value),
+                MemoryLookup::Hit(value, _) => Either::A(value),
                 MemoryLookup::Miss(miss) => {
                     Either::B(Job::new(move || Ok(Out::Value(cache.get_after_memory(&key, miss)?))))
                 }

@@ -25,7 +25,8 @@ use sturdycache::breaker::BreakerState;
 use sturdycache::chaos::{ChaosError, ChaosOp};
 use sturdycache::fs::{RuleId, Trigger};
 use sturdycache::{
-    Cache, Config, DiskPath, Keys, LoadError, MemoryLookup, SetOptions, Ttl, UnknownName, Value, parse_name, value_type,
+    Attachment, Cache, Config, DiskPath, Keys, LoadError, MemoryLookup, SetOptions, Ttl, UnknownName, Value,
+    parse_name, value_type,
 };
 
 use crate::codec::{self, Ignore};
@@ -198,19 +199,55 @@ impl NativeCache {
     /// while this thread holds the GIL, so neither the GIL release nor the
     /// fork gate is needed. Only a miss releases the GIL, for the replay queue
     /// and the disk.
-    fn fetch(&self, py: Python<'_>, key: &[u8]) -> PyResult<Option<Value>> {
+    fn fetch(&self, py: Python<'_>, key: &[u8]) -> PyResult<Option<(Value, Option<Attachment>)>> {
         let miss = match &*self.slot.load() {
             Some(cache) => match cache.get_from_memory(key).map_err(to_py)? {
-                MemoryLookup::Hit(v) => return Ok(Some(v)),
+                MemoryLookup::Hit(v, attached) => return Ok(Some((v, attached))),
                 MemoryLookup::Miss(miss) => Some(miss),
             },
             None => None, // closed: `run` reopens it
         };
-        self.run(py, |c| match miss {
+        let found = self.run(py, |c| match miss {
             Some(miss) => c.get_after_memory(key, miss),
             None => c.get(key),
-        })?
-        .map_err(to_py)
+        })?;
+        Ok(found.map_err(to_py)?.map(|v| (v, None)))
+    }
+
+    /// `get(key, default)`: the value, or `default` (None if not given).
+    pub(crate) fn lookup<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+        default: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let key = codec::key(key)?;
+        match self.fetch(py, &key)? {
+            Some((v, attached)) => self.decoded(py, &key, &v, attached),
+            None => Ok(default.unwrap_or_else(|| py.None().into_bound(py))),
+        }
+    }
+
+    /// The Python object for `v` (a value of `key`). A bytes or str object
+    /// is kept with the hot entry (`Cache::attach`; both are immutable, so
+    /// every reader may share it) and later hits return it without decoding
+    /// or copying again.
+    fn decoded<'py>(
+        &self,
+        py: Python<'py>,
+        key: &[u8],
+        v: &Value,
+        attached: Option<Attachment>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if let Some(object) = attached.as_deref().and_then(|a| a.downcast_ref::<Py<PyAny>>()) {
+            return Ok(object.bind(py).clone());
+        }
+        let object = codec::decode(py, v.value_type(), v.as_bytes(), self.unpickle())?;
+        let immutable = object.is_exact_instance_of::<PyBytes>() || object.is_exact_instance_of::<PyString>();
+        if let (true, Some(cache)) = (immutable, &*self.slot.load()) {
+            cache.attach(key, v, Arc::new(object.clone().unbind()));
+        }
+        Ok(object)
     }
 
     fn unpickle(&self) -> bool {
@@ -374,11 +411,7 @@ impl NativeCache {
         if expire_time || tag {
             return Err(unsupported("get(expire_time=True) / get(tag=True)"));
         }
-        let key = codec::key(key)?;
-        let value = match self.fetch(py, &key)? {
-            Some(v) => codec::decode(py, v.value_type(), v.as_bytes(), self.unpickle())?,
-            None => return Ok(default.unwrap_or_else(|| py.None().into_bound(py))),
-        };
+        let value = self.lookup(py, key, default)?;
         if read && value.is_instance_of::<PyBytes>() {
             return py.import("io")?.getattr("BytesIO")?.call1((value,));
         }
@@ -388,7 +421,7 @@ impl NativeCache {
     fn __getitem__<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let encoded = codec::key(key)?;
         match self.fetch(py, &encoded)? {
-            Some(v) => codec::decode(py, v.value_type(), v.as_bytes(), self.unpickle()),
+            Some((v, attached)) => self.decoded(py, &encoded, &v, attached),
             None => Err(PyKeyError::new_err(key.clone().unbind())),
         }
     }

@@ -17,6 +17,7 @@ mod codec;
 mod config;
 mod convert;
 mod errors;
+mod fastget;
 mod forkgate;
 mod gate;
 
@@ -46,6 +47,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     gate::install_logger(py)?;
     m.add_class::<cache::NativeCache>()?;
+    fastget::install(&py.get_type::<cache::NativeCache>())?;
     m.add_class::<cache::KeyIter>()?;
     m.add_class::<cache::Memo>()?;
     m.add_class::<clock::ManualClock>()?;

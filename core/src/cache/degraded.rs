@@ -51,8 +51,10 @@ impl Stored {
 /// What [`Cache::get_from_memory`](super::Cache::get_from_memory) found.
 #[derive(Debug, Clone)]
 pub enum MemoryLookup {
-    /// The hot tier holds the key's live, current value.
-    Hit(Value),
+    /// The hot tier holds the key's live, current value, with the
+    /// attachment a binding kept for it ([`Cache::attach`](super::Cache::attach)),
+    /// which stands for exactly these bytes.
+    Hit(Value, Option<Attachment>),
     /// It does not: finish with [`Cache::get_after_memory`](super::Cache::get_after_memory).
     Miss(MemoryMiss),
 }
@@ -293,7 +295,7 @@ impl Inner {
     /// `get` and `contains`, resilient.
     pub(super) fn get_resilient(&self, key: &[u8], promote: bool) -> Result<Option<Value>> {
         match self.get_from_memory(key, promote)? {
-            MemoryLookup::Hit(v) => Ok(Some(v)),
+            MemoryLookup::Hit(v, _) => Ok(Some(v)),
             MemoryLookup::Miss(miss) => self.get_beyond_memory(key, miss),
         }
     }
@@ -307,12 +309,12 @@ impl Inner {
         let hash = format::key_hash(key);
         let generation = self.coherence.generation(hash);
         let expired = match self.hot.get(hash as u64, key, generation, || self.now()) {
-            Lookup::Hit(v) => {
+            Lookup::Hit(v, attached) => {
                 Counters::inc(&self.counters.hot_hits);
                 if let Some(start) = sampled {
                     self.record_latency(op, Tier::Hot, start);
                 }
-                return Ok(MemoryLookup::Hit(v));
+                return Ok(MemoryLookup::Hit(v, attached));
             }
             Lookup::Expired => true,
             Lookup::Miss | Lookup::Stale => false,
@@ -354,7 +356,7 @@ impl Inner {
     /// The value `key` has in memory (hot tier or replay queue), if live.
     fn in_memory(&self, key: &[u8], hash: u128) -> Option<Option<Value>> {
         let generation = self.coherence.generation(hash);
-        if let Lookup::Hit(v) = self.hot.get(hash as u64, key, generation, || self.now()) {
+        if let Lookup::Hit(v, _) = self.hot.get(hash as u64, key, generation, || self.now()) {
             return Some(Some(v));
         }
         self.overlay(key, hash)

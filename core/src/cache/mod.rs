@@ -33,7 +33,7 @@ use crate::index::{DiskIndex, Item};
 use crate::keylock::KeyLocks;
 use crate::metrics::{Counters, MetricsSnapshot};
 use crate::replay::ReplayQueue;
-use crate::value::Value;
+use crate::value::{Attachment, Value};
 
 /// The directory layout version written to `<dir>/VERSION`.
 pub const DIRECTORY_VERSION: u32 = 1;
@@ -310,6 +310,18 @@ impl Cache {
     /// key is simply looked up afresh).
     pub fn get_after_memory(&self, key: &[u8], miss: MemoryMiss) -> Result<Option<Value>> {
         self.inner.get_beyond_memory(key, miss)
+    }
+
+    /// Keeps `attachment` — the caller's decoded form of `value`, which a
+    /// get of `key` returned — with `key`'s hot entry, so that later hits
+    /// return it in [`MemoryLookup::Hit`] and the caller can skip decoding.
+    /// For immutable decoded forms only: every later reader shares the one
+    /// object. Charged to the memory budget (the value's length plus 64
+    /// bytes) and dropped with the entry. Returns
+    /// false, keeping nothing, when the entry is no longer the one `value`
+    /// came from, is not in memory, or already has an attachment.
+    pub fn attach(&self, key: &[u8], value: &Value, attachment: Attachment) -> bool {
+        self.inner.hot.attach(hot::hash_of(key), key, value, attachment)
     }
 
     /// Whether `key` has a live value (verified; does not promote it).
@@ -897,7 +909,7 @@ impl Inner {
         let stored = {
             let _guard = self.locks.lock(hash);
             let generation = self.coherence.generation(hash);
-            if let Lookup::Hit(_) = self.hot.get(hash as u64, key, generation, || now) {
+            if let Lookup::Hit(..) = self.hot.get(hash as u64, key, generation, || now) {
                 return Ok(false);
             }
             // A few rounds: each either creates the file, finds a live entry, or
@@ -980,7 +992,7 @@ impl Inner {
         let _change = self.coherence.begin_change();
         let Some(claim) = self.disk.claim(hash)? else {
             return Ok(match self.hot.get(hash as u64, key, before, || now) {
-                Lookup::Hit(_) => self.hot.retime(hash as u64, key, expires, before, before),
+                Lookup::Hit(..) => self.hot.retime(hash as u64, key, expires, before, before),
                 _ => false,
             });
         };
@@ -1035,7 +1047,7 @@ impl Inner {
         let _guard = self.locks.lock(hash);
         let generation = self.coherence.generation(hash);
         let from_memory = match self.hot.get(hash as u64, key, generation, || now) {
-            Lookup::Hit(v) => Some(v),
+            Lookup::Hit(v, _) => Some(v),
             _ => None,
         };
         let _change = self.coherence.begin_change();
