@@ -13,7 +13,7 @@
 //! cache does not throw away what it just stored).
 //!
 //! Memory per entry is kept small on purpose (see [`ENTRY_OVERHEAD`]): a node
-//! is 40 bytes, the immutable parts of an entry (key and tag lengths, value
+//! is 64 bytes (40 before it could carry an attachment), the immutable parts of an entry (key and tag lengths, value
 //! type) live in an 8-byte prefix of its one shared allocation, the key hash is
 //! recomputed rather than stored, and nodes live in fixed-size chunks, so a
 //! shard never holds more than one chunk of spare slots.
@@ -38,7 +38,8 @@ const PREFIX: usize = 8;
 /// slot with its spare capacity (up to half right after the table doubles),
 /// plus a margin for the last, partly used chunk of nodes. Measured by
 /// `tests/memory_overhead.rs` (about 102 bytes at 2048 entries in one shard,
-/// 104.5 right after its tables double, 102 at 20k entries in 16 shards), which fails if the real figure grows past it.
+/// 104.5 right after its tables double, 102 at 20k entries in 16 shards),
+/// which fails if the real figure grows past it.
 pub const ENTRY_OVERHEAD: u64 = 112;
 
 /// What an attachment adds to its entry's charge: as many bytes as the
@@ -148,8 +149,7 @@ impl Node {
         charge_of(self.data.len()) + attached
     }
     fn value_len(&self) -> usize {
-        let p = parts(&self.data);
-        self.data.len() - PREFIX - p.key_len - p.tag_len
+        split(&self.data).2.len()
     }
 }
 

@@ -118,23 +118,20 @@ unsafe fn call<'py>(
         let default = (nargs == 2).then(|| arg(1));
         return cache.get().lookup(py, &arg(0), default);
     }
-    let positional = (0..nargs).map(arg).collect();
-    fallback(py, slf, positional, keywords, args, nargs)
+    let positional: Vec<_> = std::iter::once(slf).chain((0..nargs).map(arg)).collect();
+    fallback(py, PyTuple::new(py, positional)?, keywords, args, nargs)
 }
 
-/// Calls the PyO3 `get` with the same arguments.
+/// Calls the PyO3 `get` with the same arguments (`positional` starts with
+/// `self`; keyword values follow the `nargs` positional ones in `args`).
 fn fallback<'py>(
     py: Python<'py>,
-    slf: Bound<'py, PyAny>,
-    positional: Vec<Bound<'py, PyAny>>,
+    positional: Bound<'py, PyTuple>,
     keywords: Option<Bound<'py, PyTuple>>,
     args: *const *mut ffi::PyObject,
     nargs: usize,
 ) -> PyResult<Bound<'py, PyAny>> {
     let full = FALLBACK.get(py).ok_or_else(|| PyRuntimeError::new_err("sturdycache: get is not installed"))?;
-    let mut with_self = Vec::with_capacity(positional.len() + 1);
-    with_self.push(slf);
-    with_self.extend(positional);
     let kwargs = PyDict::new(py);
     if let Some(names) = keywords {
         for (i, name) in names.iter().enumerate() {
@@ -143,5 +140,5 @@ fn fallback<'py>(
             kwargs.set_item(name, value)?;
         }
     }
-    full.bind(py).call(PyTuple::new(py, with_self)?, Some(&kwargs))
+    full.bind(py).call(positional, Some(&kwargs))
 }

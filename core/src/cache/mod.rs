@@ -317,9 +317,9 @@ impl Cache {
     /// return it in [`MemoryLookup::Hit`] and the caller can skip decoding.
     /// For immutable decoded forms only: every later reader shares the one
     /// object. Charged to the memory budget (the value's length plus 64
-    /// bytes) and dropped with the entry. Returns
-    /// false, keeping nothing, when the entry is no longer the one `value`
-    /// came from, is not in memory, or already has an attachment.
+    /// bytes) and dropped with the entry. Returns false, keeping nothing,
+    /// when the entry is no longer the one `value` came from, is not in
+    /// memory, or already has an attachment.
     pub fn attach(&self, key: &[u8], value: &Value, attachment: Attachment) -> bool {
         self.inner.hot.attach(hot::hash_of(key), key, value, attachment)
     }
