@@ -5,7 +5,8 @@
 //! Every value carries its key's name, its writer, a sequence number and a
 //! checksum, so any value read can be checked to be one some thread really
 //! wrote for that very key. The first run has no faults and allows no error;
-//! the second fails 5% of all disk calls with EIO and allows only those errors.
+//! the others fail 5% of all disk calls with EIO and allow only those errors,
+//! once surfaced to every caller (`fail_on_disk_error`) and once degrading.
 //!
 //! The seed is fixed for reproducibility; set `STURDY_STRESS_SEED` to try others.
 
@@ -365,24 +366,47 @@ fn mixed_operations_from_many_threads_never_fail_or_return_a_wrong_value() {
     check_final_state(&shared);
 }
 
-#[test]
-fn mixed_operations_on_a_failing_disk_only_fail_with_disk_errors() {
+/// Runs the workers over a disk that fails 5% of all calls with EIO and
+/// returns the shared state, the fault count and the metrics, faults cleared.
+fn run_on_a_failing_disk(fail_on_disk_error: bool) -> (Arc<Shared>, u64, sturdycache::MetricsSnapshot) {
     let dir = tempfile::tempdir().unwrap();
     let fs = Arc::new(FaultyFs::with_seed(Arc::new(StdFs), seed()));
     let mut config = config(dir.path());
     config.fs = fs.clone();
+    config.fail_on_disk_error = fail_on_disk_error;
     let cache = Cache::open(config).unwrap();
     cache.wait_ready();
     fs.inject(FaultRule::all_ops(Fault::Errno(EIO), Trigger::Probability(0.05)));
     let shared = run(cache, true);
     fs.clear();
     let m = shared.cache.metrics();
-    let errors = shared.errors.load(Ordering::Relaxed);
-    assert!(fs.fired() > 0 && errors > 0, "no fault reached the caller: fired {}, errors {errors}", fs.fired());
-    assert!(m.disk_errors.io >= errors, "{errors} errors returned but {m:?}");
+    assert!(fs.fired() > 0, "no fault fired");
     assert_eq!(m.disk_errors.total(), m.disk_errors.io, "EIO classified as another kind: {m:?}");
     assert_eq!(m.corruptions, 0, "an I/O error was taken for corruption: {m:?}");
     check_final_state(&shared);
+    (shared, fs.fired(), m)
+}
+
+/// With `fail_on_disk_error` every fault reaches its caller, as an `Io` error
+/// and nothing else; no value read is ever wrong.
+#[test]
+fn mixed_operations_on_a_failing_disk_only_fail_with_disk_errors() {
+    let (shared, fired, m) = run_on_a_failing_disk(true);
+    let errors = shared.errors.load(Ordering::Relaxed);
+    assert!(errors > 0, "no fault reached the caller: fired {fired}, errors {errors}");
+    assert!(m.disk_errors.io >= errors, "{errors} errors returned but {m:?}");
+}
+
+/// By default the cache degrades instead: how many faults reach a caller
+/// depends on when the breakers trip (none may), but every fault is counted,
+/// anything that does reach a caller is an `Io` error, and no value read is
+/// ever wrong.
+#[test]
+fn mixed_operations_on_a_degrading_disk_never_return_a_wrong_value() {
+    let (shared, fired, m) = run_on_a_failing_disk(false);
+    let errors = shared.errors.load(Ordering::Relaxed);
+    assert!(m.disk_errors.io > 0, "{fired} faults fired but none was counted: {m:?}");
+    assert!(m.disk_errors.io >= errors, "{errors} errors returned but {m:?}");
 }
 
 /// The watchdog really aborts a stuck run: a child process runs it over
