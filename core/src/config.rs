@@ -28,11 +28,14 @@ pub enum WriteMode {
     #[default]
     WriteThrough,
     /// After the memory insert: the value is queued and a background writer
-    /// persists it (`Cache::flush` waits for that). A set makes no disk call;
-    /// it can wait only while the background writer is writing that same key
-    /// (the key's lock). When the queue is full the oldest queued writes are
-    /// dropped (lost entries, counted, never wrong values). Other processes see
-    /// the value once it is written.
+    /// persists it (`Cache::flush` waits for that). Such a set makes no disk
+    /// call; it can wait only while the background writer is writing that same
+    /// key (the key's lock). When the queue is full on a healthy disk, the
+    /// writer is behind a burst: the set writes through itself and returns
+    /// `Stored::Disk` (backpressure: no accepted write is dropped). While the
+    /// cache is degraded, a full queue drops its oldest writes (lost entries,
+    /// counted, never wrong values). Other processes see the value once it is
+    /// written.
     WriteBehind,
 }
 

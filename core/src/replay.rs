@@ -146,6 +146,27 @@ impl ReplayQueue {
     /// older writes were dropped to make room.
     pub fn push(&self, key: &[u8], hash: u128, pending: Pending) -> u64 {
         let mut s = self.state.lock();
+        self.push_locked(&mut s, key, hash, pending)
+    }
+
+    /// Queues a write for `key` only if that drops no older write; otherwise
+    /// hands it back. Write-behind sets on a healthy disk use it: a full queue
+    /// there means the writer is behind, and the caller writes through itself
+    /// (backpressure) rather than losing an accepted write.
+    pub fn try_push(&self, key: &[u8], hash: u128, pending: Pending) -> Result<(), Pending> {
+        let mut s = self.state.lock();
+        let replaced = s.by_key.get(key).map_or(0, |slot| slot.bytes);
+        let entries = s.by_key.len() + usize::from(!s.by_key.contains_key(key));
+        let bytes = s.bytes - replaced + charge(key, &pending);
+        if entries > self.max_entries || (bytes > self.max_bytes && entries > 1) {
+            return Err(pending);
+        }
+        let dropped = self.push_locked(&mut s, key, hash, pending);
+        debug_assert_eq!(dropped, 0);
+        Ok(())
+    }
+
+    fn push_locked(&self, s: &mut State, key: &[u8], hash: u128, pending: Pending) -> u64 {
         s.remove(key);
         s.lost.remove(&hash);
         let bytes = charge(key, &pending);
@@ -172,7 +193,7 @@ impl ReplayQueue {
             s.lost.clear();
             s.cleared = true;
         }
-        self.refresh_busy(&s);
+        self.refresh_busy(s);
         dropped
     }
 
@@ -378,6 +399,22 @@ mod tests {
         assert!(q.lookup(b"a", 1).is_none());
         let s = q.stats();
         assert_eq!((s.queued, s.dropped, s.depth, s.lost), (3, 1, 2, 0));
+    }
+
+    #[test]
+    fn try_push_refuses_what_would_drop_but_replaces_in_place() {
+        let q = ReplayQueue::new(2, 1 << 20);
+        assert!(q.try_push(b"a", 1, set(b"1")).is_ok());
+        assert!(q.try_push(b"b", 2, set(b"2")).is_ok());
+        assert!(matches!(q.try_push(b"c", 3, set(b"3")), Err(Pending::Set { .. })), "a third key would drop a");
+        assert!(q.try_push(b"a", 1, set(b"1b")).is_ok(), "replacing a queued key drops nothing");
+        assert!(matches!(q.lookup(b"a", 1), Some(Overlay::Value { data, .. }) if &*data == b"1b"));
+        assert!(q.lookup(b"c", 3).is_none());
+        let bytes = ReplayQueue::new(100, 400);
+        assert!(bytes.try_push(b"a", 1, set(&[0; 150])).is_ok());
+        assert!(bytes.try_push(b"b", 2, set(&[0; 150])).is_err(), "over the byte bound");
+        let s = bytes.stats();
+        assert_eq!((s.queued, s.dropped, s.depth), (1, 0, 1));
     }
 
     #[test]

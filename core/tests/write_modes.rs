@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use sturdycache::clock::ManualClock;
 use sturdycache::fs::{Fault, FaultRule, FaultyFs, FsOp, StdFs, Trigger};
-use sturdycache::{Cache, Config, Mode, Stored, WriteMode};
+use sturdycache::{Cache, Config, Mode, SetOptions, Stored, WriteMode};
 
 fn config(dir: &std::path::Path, fs: Arc<FaultyFs>) -> Config {
     let mut c = Config::new(dir);
@@ -166,4 +166,74 @@ fn write_behind_readers_always_see_their_last_write_while_the_queue_drains() {
             assert_eq!(&got, want, "t{t}-k{k} on disk after the final flush");
         }
     }
+}
+
+/// A burst of write-behind sets larger than the replay queue, on a healthy
+/// disk slower than the burst: the sets past the queue's bound write through
+/// themselves (backpressure), so no accepted write is dropped.
+#[test]
+fn a_write_behind_burst_past_the_queue_bound_writes_through_instead_of_dropping() {
+    const BOUND: usize = 4;
+    const SETS: u32 = 12;
+    let dir = tempfile::tempdir().unwrap();
+    let fs = faulty();
+    let mut c = config(dir.path(), fs.clone());
+    c.write_mode = WriteMode::WriteBehind;
+    c.max_replay_entries = BOUND;
+    c.io_timeout = None;
+    let cache = Cache::open(c).unwrap();
+    cache.wait_ready();
+    // Every disk write takes 20 ms: the background writer can take one queued
+    // write per 20 ms, while the burst offers a write per microsecond or so.
+    fs.inject(FaultRule::new(FsOp::Write, Fault::Delay(Duration::from_millis(20)), Trigger::Always));
+    let stored: Vec<Stored> =
+        (0..SETS).map(|i| cache.set(format!("k{i}").as_bytes(), &i.to_le_bytes()).unwrap()).collect();
+    fs.clear();
+    assert!(stored[..BOUND].iter().all(|s| *s == Stored::Memory), "the first writes are queued: {stored:?}");
+    assert!(stored.contains(&Stored::Disk), "the writes past the bound went to disk themselves: {stored:?}");
+    assert!(cache.flush());
+    let m = cache.metrics();
+    assert_eq!(m.replay.dropped, 0, "{m:?}");
+    assert_eq!(cache.mode(), Mode::Normal);
+    let mut cold = Config::new(dir.path());
+    cold.memory_limit = 0;
+    let cold = Cache::open(cold).unwrap();
+    for i in 0..SETS {
+        assert_eq!(cold.get(format!("k{i}").as_bytes()).unwrap().as_deref(), Some(&i.to_le_bytes()[..]), "k{i}");
+    }
+}
+
+/// `set_in_memory`, the write-behind set for callers that must not block,
+/// queues like a write-behind set but hands back (storing nothing) the sets
+/// that would need a disk write: a full queue on a healthy disk, or a cache
+/// that writes through.
+#[test]
+fn set_in_memory_queues_or_declines_without_touching_the_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = faulty();
+    let mut c = config(dir.path(), fs.clone());
+    c.write_mode = WriteMode::WriteBehind;
+    c.max_replay_entries = 2;
+    c.io_timeout = None;
+    let cache = Cache::open(c).unwrap();
+    cache.wait_ready();
+    fs.inject(FaultRule::new(FsOp::Write, Fault::Delay(Duration::from_millis(50)), Trigger::Always));
+    let writes_before = fs.calls(FsOp::Write);
+    let opts = SetOptions::default;
+    assert_eq!(cache.set_in_memory(b"a", b"1", opts()).unwrap(), Some(Stored::Memory));
+    assert_eq!(cache.set_in_memory(b"b", b"2", opts()).unwrap(), Some(Stored::Memory));
+    assert_eq!(cache.set_in_memory(b"c", b"3", opts()).unwrap(), None, "the queue is full");
+    assert_eq!(cache.get(b"c").unwrap(), None, "a declined set stores nothing");
+    assert_eq!(cache.set_in_memory(b"a", b"1b", opts()).unwrap(), Some(Stored::Memory), "replacing fits");
+    assert_eq!(cache.get(b"a").unwrap().as_deref(), Some(&b"1b"[..]));
+    assert!(fs.calls(FsOp::Write) <= writes_before + 1, "only the background writer wrote");
+    assert!(cache.set_in_memory(b"", b"x", opts()).is_err(), "bad input is still an error");
+    fs.clear();
+    assert!(cache.flush());
+    assert_eq!(cache.metrics().replay.dropped, 0);
+
+    let dir = tempfile::tempdir().unwrap();
+    let through = Cache::open(config(dir.path(), faulty())).unwrap();
+    assert_eq!(through.set_in_memory(b"a", b"1", opts()).unwrap(), None, "a write-through cache always declines");
+    assert_eq!(through.get(b"a").unwrap(), None);
 }

@@ -230,7 +230,9 @@ pub unsafe extern "C" fn sturdy_options_set_durability(options: *mut sturdy_opti
 
 /// When a set returns: a `sturdy_write_mode` value. Default `STURDY_WRITE_MODE_WRITE_THROUGH` (after
 /// the disk write); `STURDY_WRITE_MODE_WRITE_BEHIND` returns after the memory insert and a background
-/// writer persists the value (`sturdy_cache_flush` waits for it).
+/// writer persists the value (`sturdy_cache_flush` waits for it). A write-behind set that finds the
+/// replay queue full on a healthy disk writes through itself (`STURDY_STORED_DISK`): backpressure,
+/// never a dropped write.
 ///
 /// Errors: `STURDY_STATUS_NULL_ARGUMENT` if `options` is NULL; `STURDY_STATUS_INVALID_ARGUMENT` for an unknown value.
 /// Range checks happen at `sturdy_cache_open` (`STURDY_STATUS_INVALID_CONFIG`).

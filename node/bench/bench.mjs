@@ -117,7 +117,8 @@ console.log(`node ${process.version}, ${os.cpus().length} CPUs, ${ROUNDS} rounds
   const keys = Array.from({ length: N }, (_, i) => `hot:${i}`)
   const order = shuffled(N)
   const cache = new Cache({ directory: path.join(work, 'hot'), memoryLimit: '512MiB', sweepInterval: false })
-  const behind = new Cache({ directory: path.join(work, 'hot-wb'), memoryLimit: '512MiB', writeMode: 'write-behind', sweepInterval: false })
+  // A queue as long as a round, so every set of the write-behind row is queued (a full queue writes through).
+  const behind = new Cache({ directory: path.join(work, 'hot-wb'), memoryLimit: '512MiB', writeMode: 'write-behind', maxReplayEntries: OPS, sweepInterval: false })
   // Every entry holds a 1 KiB value of its own, as a real cache does (the
   // target row). The row after it stores one shared Buffer under every key,
   // for information: the peer then returns a pointer to a single object that

@@ -7,7 +7,7 @@
 const { EventEmitter } = require('node:events')
 const { isUtf8 } = require('node:buffer')
 
-const { NativeCache, ManualClock, getSync, setSync, hasSync, deleteSync } = require('./native')
+const { NativeCache, ManualClock, getSync, setSync, setInMemory, hasSync, deleteSync } = require('./native')
 const { typeOf, payloadOf, decoded } = require('./encoding')
 const { normalize } = require('./options')
 const { Faults } = require('./faults')
@@ -211,11 +211,14 @@ class Cache extends EventEmitter {
     const [ttl, tag] = setOptions(options)
     const type = typeOf(value)
     const payload = payloadOf(value, type)
-    // A write-behind set makes no disk call (the core queues it for its
-    // background writer and never waits for a disk write), so it runs here
-    // rather than paying a thread-pool round trip; a write-through set waits
-    // for the disk, so it goes to the pool.
-    if (this.#writeBehind) return setSync(this.#handle, key, payload, type, ttl, tag)
+    // A write-behind set that the core can queue makes no disk call, so it
+    // runs here rather than paying a thread-pool round trip. A write-through
+    // set, or a write-behind one that finds the queue full (the core then
+    // writes through: backpressure), waits for the disk, so it goes to the pool.
+    if (this.#writeBehind) {
+      const queued = setInMemory(this.#handle, key, payload, type, ttl, tag)
+      if (queued !== undefined) return queued
+    }
     return this.#native.set(key, payload, type, ttl, tag)
   }
 

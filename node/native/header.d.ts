@@ -19,3 +19,12 @@ export declare function setSync(
   ttlMs?: number | null,
   tag?: string | null,
 ): 'disk' | 'memory'
+/** A write-behind set that never touches the disk: `'memory'` when queued, `undefined` when it needs a disk write. */
+export declare function setInMemory(
+  handle: unknown,
+  key: string | Uint8Array,
+  payload: string | Uint8Array,
+  valueType: number,
+  ttlMs?: number | null,
+  tag?: string | null,
+): 'memory' | undefined

@@ -128,6 +128,30 @@ test('flush resolves true with nothing queued; write-behind values reach the dis
   for (let i = 0; i < 20; i++) assert.equal(await reader.get(`wb${i}`), i)
 })
 
+test('a write-behind set that finds the queue full writes through on the thread pool, never on the event loop', async (t) => {
+  const directory = tempDir(t)
+  const cache = new Cache({ directory, writeMode: 'write-behind', maxReplayEntries: 2, ioTimeout: false })
+  t.after(() => cache.close())
+  await cache.set('warm', 0) // the first set opens the queue's writer; not part of the burst
+  await cache.flush()
+  // Every disk write now takes 100 ms, so the background writer cannot empty
+  // the queue during the burst.
+  cache.faults.inject({ op: 'write', error: 'delay', delayMs: 100 })
+  assert.equal(await cache.set('a', 1), 'memory')
+  assert.equal(await cache.set('b', 2), 'memory')
+  const order = []
+  const full = cache.set('c', 3).then((where) => order.push(`set ${where}`))
+  setImmediate(() => order.push('event loop turned'))
+  await full
+  assert.deepEqual(order, ['event loop turned', 'set disk'], 'the write went to the pool while the loop ran on')
+  cache.faults.clear()
+  assert.equal(await cache.flush(), true)
+  assert.equal(cache.stats().replay.dropped, 0)
+  const reader = new Cache({ directory, memoryLimit: 0 })
+  t.after(() => reader.close())
+  assert.deepEqual([await reader.get('a'), await reader.get('b'), await reader.get('c')], [1, 2, 3])
+})
+
 test('close is idempotent and every later call fails with ERR_STURDY_CLOSED', async (t) => {
   const cache = new Cache(tempDir(t))
   await cache.set('k', 'v')

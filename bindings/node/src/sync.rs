@@ -1,5 +1,5 @@
 //! The synchronous hot paths (`getSync`, `setSync`, `hasSync`,
-//! `deleteSync`) as plain functions over a cache *handle*.
+//! `deleteSync`, and async `set`'s `setInMemory`) as plain functions over a cache *handle*.
 //!
 //! napi-rs's generated glue pays for borrow bookkeeping on every call (several
 //! hundred nanoseconds for a class method, about a hundred for a function),
@@ -184,28 +184,56 @@ unsafe extern "C" fn delete_sync(env: sys::napi_env, info: sys::napi_callback_in
 /// (a string or bytes, encoded by the JavaScript layer) under `key`; returns
 /// `'disk'` or `'memory'`.
 unsafe extern "C" fn set_sync(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-    entry(env, info, |[handle, key, payload, vt, ttl_ms, tag]: &Args<6>| {
-        let mut key_buf = ArgBuf::new();
-        let key = arg_bytes(env, *key, "key", &mut key_buf)?;
-        let mut payload_buf = ArgBuf::new();
-        let payload = arg_bytes(env, *payload, "value", &mut payload_buf)?;
-        let tag = tag_arg(env, *tag)?;
-        let opts = SetOptions {
-            ttl: ttl(ttl_arg(env, *ttl_ms)?)?,
-            tag: tag.as_deref(),
-            value_type: value_type(type_arg(env, *vt)?)?,
-        };
-        let where_to = shared(env, *handle)?.with(|cache| Ok(cache.set_with(key, payload, opts)?))?;
+    entry(env, info, |args: &Args<6>| {
+        let where_to = with_set_args(env, args, |cache, key, payload, opts| Ok(cache.set_with(key, payload, opts)?))?;
         jsvalue::string(env, stored(where_to).as_bytes())
     })
+}
+
+/// `setInMemory(handle, key, payload, valueType, ttlMs?, tag?)`: a
+/// write-behind set that never touches the disk (`Cache::set_in_memory`):
+/// `'memory'` when queued, `undefined` when the set needs a disk write and
+/// must go to the thread pool instead.
+unsafe extern "C" fn set_in_memory(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    entry(env, info, |args: &Args<6>| {
+        match with_set_args(env, args, |cache, key, payload, opts| Ok(cache.set_in_memory(key, payload, opts)?))? {
+            Some(where_to) => jsvalue::string(env, stored(where_to).as_bytes()),
+            None => jsvalue::undefined(env),
+        }
+    })
+}
+
+/// Reads the arguments `(handle, key, payload, valueType, ttlMs?, tag?)`
+/// shared by the set callbacks and runs `set` with them.
+fn with_set_args<T>(
+    env: sys::napi_env,
+    [handle, key, payload, vt, ttl_ms, tag]: &Args<6>,
+    set: impl FnOnce(&sturdycache::Cache, &[u8], &[u8], SetOptions<'_>) -> Result<T, Failure>,
+) -> Result<T, Failure> {
+    let mut key_buf = ArgBuf::new();
+    let key = arg_bytes(env, *key, "key", &mut key_buf)?;
+    let mut payload_buf = ArgBuf::new();
+    let payload = arg_bytes(env, *payload, "value", &mut payload_buf)?;
+    let tag = tag_arg(env, *tag)?;
+    let opts = SetOptions {
+        ttl: ttl(ttl_arg(env, *ttl_ms)?)?,
+        tag: tag.as_deref(),
+        value_type: value_type(type_arg(env, *vt)?)?,
+    };
+    shared(env, *handle)?.with(|cache| set(cache, key, payload, opts))
 }
 
 /// Adds the raw functions to the module's exports.
 #[napi(module_exports)]
 pub fn register(exports: Object, env: Env) -> napi::Result<()> {
     type Callback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
-    let functions: [(&std::ffi::CStr, Callback); 4] =
-        [(c"getSync", get_sync), (c"hasSync", has_sync), (c"deleteSync", delete_sync), (c"setSync", set_sync)];
+    let functions: [(&std::ffi::CStr, Callback); 5] = [
+        (c"getSync", get_sync),
+        (c"hasSync", has_sync),
+        (c"deleteSync", delete_sync),
+        (c"setSync", set_sync),
+        (c"setInMemory", set_in_memory),
+    ];
     js(&env, || {
         for (name, callback) in functions {
             let mut function = std::ptr::null_mut();

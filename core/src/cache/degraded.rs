@@ -193,6 +193,13 @@ impl Inner {
             Pending::Delete => None,
         };
         let dropped = self.replay.push(key, hash, pending);
+        self.mirror_queued(key, hash, set);
+        self.report_dropped(dropped);
+    }
+
+    /// Makes the hot tier agree with a write just queued for `key`: the
+    /// queued value (`set`: its entry buffer and expiry) if it fits, else nothing.
+    fn mirror_queued(&self, key: &[u8], hash: u128, set: Option<(Arc<[u8]>, u64)>) {
         let generation = self.coherence.generation(hash);
         match set {
             Some((data, expires_ms)) if self.hot.fits(data.len()) => {
@@ -202,6 +209,10 @@ impl Inner {
                 self.hot.remove(hash as u64, key);
             }
         }
+    }
+
+    /// Logs (at most once per 10 s) and reports writes the full replay queue dropped.
+    fn report_dropped(&self, dropped: u64) {
         if dropped > 0 {
             let stats = self.replay.stats();
             let incident = self.guard.incident();
@@ -236,6 +247,12 @@ impl Inner {
         if self.config.write_mode == WriteMode::WriteBehind && !self.config.fail_on_disk_error {
             return self.set_behind(key, value, opts);
         }
+        self.set_through(key, value, opts)
+    }
+
+    /// A write-through set: on disk before it returns, or kept in memory and
+    /// queued when the disk cannot take it.
+    fn set_through(&self, key: &[u8], value: &[u8], opts: SetOptions<'_>) -> Result<Stored> {
         let prepared = self.prepare(key, value, &opts)?;
         let _guard = self.locks.lock(prepared.hash);
         let (hash, expires) = (prepared.hash, prepared.expires);
@@ -275,8 +292,25 @@ impl Inner {
     }
 
     /// A write-behind set: memory and the queue now, the disk when the
-    /// background writer gets to it. Never touches the disk.
+    /// background writer gets to it, so it does not touch the disk, with one
+    /// exception. On a healthy disk a full queue means the writer has fallen
+    /// behind a burst of sets. Then the set writes through itself
+    /// (backpressure) instead of dropping an accepted write. While degraded,
+    /// the full queue drops its oldest writes as usual (see `replay`).
     fn set_behind(&self, key: &[u8], value: &[u8], opts: SetOptions<'_>) -> Result<Stored> {
+        match self.set_queued(key, value, opts)? {
+            Some(stored) => Ok(stored),
+            None => {
+                self.kick();
+                self.set_through(key, value, opts)
+            }
+        }
+    }
+
+    /// The part of a write-behind set that never touches the disk: queues the
+    /// write and mirrors it in the hot tier, or returns `None` when the disk is
+    /// healthy and the queue full (the write must go through instead).
+    pub(super) fn set_queued(&self, key: &[u8], value: &[u8], opts: SetOptions<'_>) -> Result<Option<Stored>> {
         self.check_key(key)?;
         self.check_value(value, opts.tag)?;
         let expires = self.expiry(opts.ttl, self.now())?;
@@ -285,11 +319,18 @@ impl Inner {
         let data = hot::entry_buffer(key, tag, value, opts.value_type);
         {
             let _guard = self.locks.lock(hash);
-            self.keep_in_memory(key, hash, Pending::Set { data, expires_ms: expires });
+            let pending = Pending::Set { data: data.clone(), expires_ms: expires };
+            if self.guard.mode() != Mode::Normal {
+                self.keep_in_memory(key, hash, pending);
+            } else if self.replay.try_push(key, hash, pending).is_ok() {
+                self.mirror_queued(key, hash, Some((data, expires)));
+            } else {
+                return Ok(None);
+            }
         }
         Counters::inc(&self.counters.sets);
         self.kick();
-        Ok(Stored::Memory)
+        Ok(Some(Stored::Memory))
     }
 
     /// `get` and `contains`, resilient.

@@ -18,7 +18,7 @@ pub use recovery::RecoveryReport;
 use crate::breaker::BreakerState;
 use crate::chaos::Faults;
 use crate::coherence::{Coherence, ScanTicket};
-use crate::config::Config;
+use crate::config::{Config, WriteMode};
 use crate::disk::{DiskTier, Found};
 use crate::error::{Corruption, Error, Result};
 use crate::events::{DiskHealth, Event, EventBus, ListenerId, Mode};
@@ -340,6 +340,25 @@ impl Cache {
         let stored = self.inner.set_resilient(key, value, opts)?;
         let tier = if stored.on_disk() { Tier::Disk } else { Tier::Hot };
         self.inner.record_latency(Op::Set, tier, start);
+        Ok(stored)
+    }
+
+    /// The part of a write-behind set that never touches the disk, for
+    /// callers that must not block (an event loop): `Some(Stored::Memory)`
+    /// when the write was queued for the background writer and is readable
+    /// now; `None`, storing nothing, when the set needs a disk write, because
+    /// the cache writes through or its queue is full on a healthy disk (see
+    /// [`WriteMode::WriteBehind`]). Then call [`set_with`](Self::set_with)
+    /// where blocking is allowed.
+    pub fn set_in_memory(&self, key: &[u8], value: &[u8], opts: SetOptions<'_>) -> Result<Option<Stored>> {
+        if self.inner.config.write_mode != WriteMode::WriteBehind || self.inner.config.fail_on_disk_error {
+            return Ok(None);
+        }
+        let start = self.inner.config.clock.monotonic_ns();
+        let stored = self.inner.set_queued(key, value, opts)?;
+        if stored.is_some() {
+            self.inner.record_latency(Op::Set, Tier::Hot, start);
+        }
         Ok(stored)
     }
 
