@@ -1127,10 +1127,8 @@ fn the_open_work_creates_the_entry_folders() {
     let cache = Cache::open(Config::new(dir.path())).unwrap();
     cache.wait_ready();
     let folders = |p: &std::path::Path| {
-        let mut names: Vec<String> = std::fs::read_dir(p.join("data"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
+        let mut names: Vec<String> =
+            std::fs::read_dir(p.join("data")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         names.sort();
         names
     };
