@@ -145,29 +145,6 @@ impl DiskTier {
         }
     }
 
-    /// Creates the entry folders that do not exist yet, so that first writes
-    /// into a new cache do not each pay a `mkdir` (on a busy ext4 a new
-    /// folder can take milliseconds). Best effort, run by the open work: a
-    /// folder that cannot be created is made by the first write that needs
-    /// it, which reports the error. Returns how many it created.
-    pub fn create_entry_folders(&self) -> usize {
-        let existing: std::collections::HashSet<String> = match self.fs.read_dir(&self.data) {
-            Ok(list) => list.into_iter().filter(|d| d.is_dir).map(|d| d.name).collect(),
-            Err(e) if is_not_found(&e) => Default::default(),
-            Err(_) => return 0,
-        };
-        let mut created = 0;
-        for folder in (0..=255u8).map(|b| format!("{b:02x}")).filter(|f| !existing.contains(f)) {
-            let path = self.data.join(&folder);
-            if let Err(e) = self.fs.create_dir_all(&path) {
-                log::debug!("could not create entry folder {}: {e} (the first write into it will)", path.display());
-                break;
-            }
-            created += 1;
-        }
-        created
-    }
-
     /// The entry files (32-hex names) in one entry folder.
     pub fn entry_files(&self, folder: &Path) -> Result<Vec<PathBuf>> {
         match self.fs.read_dir(folder) {

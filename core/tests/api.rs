@@ -1118,27 +1118,3 @@ fn threads_opening_a_new_directory_at_once_all_open_normally() {
         assert_eq!(std::fs::read_to_string(dir.join("VERSION")).unwrap(), format!("sturdycache {DIRECTORY_VERSION}\n"));
     }
 }
-
-/// A new cache creates its 256 entry folders in its open work, so its first
-/// writes do not each create one; an existing cache's folders are left as they are.
-#[test]
-fn the_open_work_creates_the_entry_folders() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = Cache::open(Config::new(dir.path())).unwrap();
-    cache.wait_ready();
-    let folders = |p: &std::path::Path| {
-        let mut names: Vec<String> =
-            std::fs::read_dir(p.join("data")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
-        names.sort();
-        names
-    };
-    let names = folders(dir.path());
-    assert_eq!(names.len(), 256);
-    assert_eq!((names[0].as_str(), names[255].as_str()), ("00", "ff"));
-    cache.set(b"k", b"v").unwrap();
-    drop(cache);
-    let again = Cache::open(Config::new(dir.path())).unwrap();
-    again.wait_ready();
-    assert_eq!(folders(dir.path()), names);
-    assert_eq!(again.get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
-}

@@ -98,10 +98,6 @@ impl Harness {
         let fs = Arc::new(FaultyFs::with_seed(Arc::new(StdFs), 1));
         let clock = ManualClock::starting_now();
         let cache = open(dir.path(), &fs, &clock, durability);
-        // The open work created every entry folder; take them away again so
-        // that writes still reach the write path's folder creation (a folder
-        // deleted by hand, or a write before the open work is done).
-        std::fs::remove_dir_all(dir.path().join("data")).unwrap();
         for (key, value, tag) in seeded() {
             cache.set_with(key, &value, SetOptions::default().with_tag(tag)).unwrap();
         }

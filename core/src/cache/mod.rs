@@ -630,8 +630,6 @@ fn spawn_background(inner: Weak<Inner>, stop: Arc<(Mutex<bool>, Condvar)>, every
                 let report = i.sweep();
                 if let Err(e) = report {
                     log::warn!("initial scan of {} failed: {e}", i.config.directory.display());
-                } else if i.guard.mode() == Mode::Normal {
-                    i.disk.create_entry_folders();
                 }
                 *i.ready.0.lock() = true;
                 i.ready.1.notify_all();
