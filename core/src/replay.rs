@@ -158,12 +158,18 @@ impl ReplayQueue {
         let replaced = s.by_key.get(key).map_or(0, |slot| slot.bytes);
         let entries = s.by_key.len() + usize::from(!s.by_key.contains_key(key));
         let bytes = s.bytes - replaced + charge(key, &pending);
-        if entries > self.max_entries || (bytes > self.max_bytes && entries > 1) {
+        if self.over_bounds(entries, bytes) {
             return Err(pending);
         }
         let dropped = self.push_locked(&mut s, key, hash, pending);
         debug_assert_eq!(dropped, 0);
         Ok(())
+    }
+
+    /// Whether a queue of `entries` writes and `bytes` bytes is over its
+    /// bounds (a single write larger than the byte bound is still kept).
+    fn over_bounds(&self, entries: usize, bytes: u64) -> bool {
+        entries > self.max_entries || (bytes > self.max_bytes && entries > 1)
     }
 
     fn push_locked(&self, s: &mut State, key: &[u8], hash: u128, pending: Pending) -> u64 {
@@ -177,7 +183,7 @@ impl ReplayQueue {
         s.bytes += bytes;
         s.stats.queued += 1;
         let mut dropped = 0;
-        while s.by_key.len() > self.max_entries || (s.bytes > self.max_bytes && s.by_key.len() > 1) {
+        while self.over_bounds(s.by_key.len(), s.bytes) {
             let Some((_, oldest)) = s.by_age.pop_first() else { break };
             if let Some(slot) = s.by_key.remove(&oldest) {
                 s.bytes -= slot.bytes;

@@ -244,10 +244,16 @@ impl Inner {
 
     /// `set`, resilient.
     pub(super) fn set_resilient(&self, key: &[u8], value: &[u8], opts: SetOptions<'_>) -> Result<Stored> {
-        if self.config.write_mode == WriteMode::WriteBehind && !self.config.fail_on_disk_error {
+        if self.writes_behind() {
             return self.set_behind(key, value, opts);
         }
         self.set_through(key, value, opts)
+    }
+
+    /// Whether sets are queued for the background writer: write-behind mode,
+    /// unless disk errors must surface (`fail_on_disk_error` has no queue).
+    pub(super) fn writes_behind(&self) -> bool {
+        self.config.write_mode == WriteMode::WriteBehind && !self.config.fail_on_disk_error
     }
 
     /// A write-through set: on disk before it returns, or kept in memory and

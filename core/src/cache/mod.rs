@@ -18,7 +18,7 @@ pub use recovery::RecoveryReport;
 use crate::breaker::BreakerState;
 use crate::chaos::Faults;
 use crate::coherence::{Coherence, ScanTicket};
-use crate::config::{Config, WriteMode};
+use crate::config::Config;
 use crate::disk::{DiskTier, Found};
 use crate::error::{Corruption, Error, Result};
 use crate::events::{DiskHealth, Event, EventBus, ListenerId, Mode};
@@ -348,10 +348,10 @@ impl Cache {
     /// when the write was queued for the background writer and is readable
     /// now; `None`, storing nothing, when the set needs a disk write, because
     /// the cache writes through or its queue is full on a healthy disk (see
-    /// [`WriteMode::WriteBehind`]). Then call [`set_with`](Self::set_with)
-    /// where blocking is allowed.
+    /// [`WriteMode::WriteBehind`](crate::WriteMode::WriteBehind)). Then call
+    /// [`set_with`](Self::set_with) where blocking is allowed.
     pub fn set_in_memory(&self, key: &[u8], value: &[u8], opts: SetOptions<'_>) -> Result<Option<Stored>> {
-        if self.inner.config.write_mode != WriteMode::WriteBehind || self.inner.config.fail_on_disk_error {
+        if !self.inner.writes_behind() {
             return Ok(None);
         }
         let start = self.inner.config.clock.monotonic_ns();
