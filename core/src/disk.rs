@@ -15,7 +15,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::config::Durability;
 use crate::error::{Corruption, Error, Result};
@@ -67,6 +67,9 @@ pub struct DiskTier {
     counters: Arc<Counters>,
     /// The key every entry must be authenticated with (`Config::secret_key`).
     mac_key: Option<format::MacKey>,
+    /// Set once the file system turns out not to offer
+    /// [`FileSystem::rename_new`], so later publishes stop asking.
+    no_rename_new: AtomicBool,
 }
 
 fn hex_hash(hash: u128) -> String {
@@ -94,6 +97,7 @@ impl DiskTier {
             durability,
             pid: std::process::id(),
             counters,
+            no_rename_new: AtomicBool::new(false),
         }
     }
 
@@ -221,16 +225,50 @@ impl DiskTier {
     }
 
     /// Writing an entry, second half: atomically renames a staged file over
-    /// `hash`'s entry (then, with fsync durability, syncs the folder). The
-    /// staged file is removed if the rename fails; a failure after the rename
-    /// still leaves a complete file in place, just not a durable one.
-    pub fn publish(&self, hash: u128, staged: &Path) -> Result<()> {
+    /// `hash`'s entry (then, with fsync durability, syncs the folder) and
+    /// returns the length of the entry file it replaced (0 for none):
+    /// `old_len` when the caller knows it, else as found on disk. The staged
+    /// file is removed if the rename fails; a failure after the rename still
+    /// leaves a complete file in place, just not a durable one.
+    pub fn publish(&self, hash: u128, staged: &Path, old_len: Option<u64>) -> Result<u64> {
         let target = self.entry_path(hash);
-        if let Err(e) = self.fs.rename(staged, &target) {
-            let _ = self.fs.remove_file(staged);
-            return Err(self.fail("rename", &target, e));
+        let renamed = match old_len {
+            Some(len) => self.fs.rename(staged, &target).map(|()| len).map_err(|e| self.fail("rename", &target, e)),
+            None => self.rename_over_unknown(staged, &target),
+        };
+        match renamed {
+            Ok(replaced) => self.sync_folder(hash).map(|()| replaced),
+            Err(e) => {
+                let _ = self.fs.remove_file(staged);
+                Err(e)
+            }
         }
-        self.sync_folder(hash)
+    }
+
+    /// Renames `staged` over `target`, whose length the caller does not know,
+    /// and returns that length (0 for none). Most such sets store a new key:
+    /// a rename that refuses to replace settles that in one call, where
+    /// asking for the old file's size first costs one more (a tenth of a
+    /// set). Only when a file is there, or the file system cannot refuse,
+    /// does it look and then replace.
+    fn rename_over_unknown(&self, staged: &Path, target: &Path) -> Result<u64> {
+        if !self.no_rename_new.load(Ordering::Relaxed) {
+            match self.fs.rename_new(staged, target) {
+                Ok(true) => return Ok(0),
+                Ok(false) => {}
+                Err(e) if e.kind() == io::ErrorKind::Unsupported => {
+                    self.no_rename_new.store(true, Ordering::Relaxed);
+                }
+                Err(e) => return Err(self.fail("rename", target, e)),
+            }
+        }
+        let old_len = match self.fs.metadata(target) {
+            Ok(m) => m.len,
+            Err(e) if is_not_found(&e) => 0,
+            Err(e) => return Err(self.fail("stat", target, e)),
+        };
+        self.fs.rename(staged, target).map_err(|e| self.fail("rename", target, e))?;
+        Ok(old_len)
     }
 
     /// Creates `hash`'s entry only if none exists, atomically across processes

@@ -1118,3 +1118,78 @@ fn threads_opening_a_new_directory_at_once_all_open_normally() {
         assert_eq!(std::fs::read_to_string(dir.join("VERSION")).unwrap(), format!("sturdycache {DIRECTORY_VERSION}\n"));
     }
 }
+
+/// A file system without [`FileSystem::rename_new`] (the trait's default),
+/// like an old kernel or a network file system: otherwise the real one.
+#[derive(Debug)]
+struct WithoutRenameNew;
+
+impl sturdycache::fs::FileSystem for WithoutRenameNew {
+    fn create_dir_all(&self, path: &Path) -> std::io::Result<()> {
+        sturdycache::fs::StdFs.create_dir_all(path)
+    }
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        sturdycache::fs::StdFs.read(path)
+    }
+    fn read_head(&self, path: &Path, max_len: usize) -> std::io::Result<Vec<u8>> {
+        sturdycache::fs::StdFs.read_head(path, max_len)
+    }
+    fn write_new(&self, path: &Path, data: &[u8], sync: bool) -> std::io::Result<()> {
+        sturdycache::fs::StdFs.write_new(path, data, sync)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        sturdycache::fs::StdFs.rename(from, to)
+    }
+    fn hard_link(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        sturdycache::fs::StdFs.hard_link(from, to)
+    }
+    fn remove_file(&self, path: &Path) -> std::io::Result<()> {
+        sturdycache::fs::StdFs.remove_file(path)
+    }
+    fn sync_dir(&self, path: &Path) -> std::io::Result<()> {
+        sturdycache::fs::StdFs.sync_dir(path)
+    }
+    fn read_dir(&self, path: &Path) -> std::io::Result<Vec<sturdycache::fs::DirEntry>> {
+        sturdycache::fs::StdFs.read_dir(path)
+    }
+    fn metadata(&self, path: &Path) -> std::io::Result<sturdycache::fs::FileMeta> {
+        sturdycache::fs::StdFs.metadata(path)
+    }
+    fn set_accessed(&self, path: &Path, at_ms: u64) -> std::io::Result<()> {
+        sturdycache::fs::StdFs.set_accessed(path, at_ms)
+    }
+    fn map_shared(&self, path: &Path, len: u64) -> std::io::Result<memmap2::MmapMut> {
+        sturdycache::fs::StdFs.map_shared(path, len)
+    }
+}
+
+/// A set publishes its entry with a rename that refuses to replace, so a
+/// new key costs no look at an old file; an entry this handle does not know
+/// of (written by another process) is still found and its bytes still
+/// counted, on the real file system and on one that cannot refuse.
+#[test]
+fn a_new_key_is_published_without_a_look_and_an_unknown_old_entry_is_still_counted() {
+    use sturdycache::fs::{FaultyFs, FileSystem, FsOp, StdFs};
+    let looks_for_a_new_key = |inner: Arc<dyn FileSystem>| {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(T0);
+        let faulty = Arc::new(FaultyFs::new(inner));
+        let mut counted = config(dir.path(), &clock);
+        counted.fs = faulty.clone();
+        let cache = open(counted);
+        let other = open(config(dir.path(), &clock));
+        cache.wait_ready(); // the open work's own looks are not the set's
+        cache.set(b"new", b"first").unwrap(); // makes the entry's folder
+        assert!(cache.delete(b"new").unwrap());
+        let before = faulty.calls(FsOp::Metadata);
+        cache.set(b"new", b"value").unwrap();
+        let looks = faulty.calls(FsOp::Metadata) - before;
+        other.set(b"shared", &[7; 3000]).unwrap(); // not in `cache`'s index
+        cache.set(b"shared", b"small").unwrap();
+        assert_eq!(get(&other, b"shared").as_deref(), Some(&b"small"[..]));
+        assert_eq!(cache.metrics().disk_bytes, data_bytes(dir.path()), "the replaced 3000-byte entry was subtracted");
+        looks
+    };
+    assert_eq!(looks_for_a_new_key(Arc::new(StdFs)), 0);
+    assert_eq!(looks_for_a_new_key(Arc::new(WithoutRenameNew)), 1, "without rename_new the set looks first");
+}

@@ -21,7 +21,11 @@ const VALUE = Buffer.alloc(1024, 0x61)
 const VALUE_TEXT = 'a'.repeat(1024)
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'sturdy-bench-'))
-process.on('exit', () => fs.rmSync(work, { recursive: true, force: true }))
+process.on('exit', () => {
+  fs.rmSync(work, { recursive: true, force: true })
+  // Written-back inode tables shorten how long the next run sees these deletions as recent (see fileCreationProbe).
+  settle()
+})
 
 /** Loads a peer, or says why it cannot be measured. */
 function peer(name) {
@@ -108,7 +112,37 @@ function shuffled(n) {
   return order
 }
 
+/**
+ * Reports how long creating a 1 KiB file takes here; warns when it is slow.
+ * Some file systems (ext4 without a journal, as on the machines these figures
+ * come from) pass over inodes deleted in the last one to six minutes when they
+ * allocate new ones, so right after a mass deletion (a previous run's cleanup)
+ * each file creation can take ten to fifty times as long. Every file-per-entry
+ * store pays that (our disk tier, cacache); keyv's SQLite file does not. The
+ * probe's files stay until the run's cleanup: it deletes nothing of its own.
+ */
+function fileCreationProbe() {
+  const SLOW_US = 50 // a healthy local disk: 5-30
+  const probe = path.join(work, 'probe')
+  fs.mkdirSync(probe)
+  const times = []
+  for (let i = 0; i < 200; i++) {
+    const t = process.hrtime.bigint()
+    fs.writeFileSync(path.join(probe, String(i)), VALUE, { flag: 'wx' })
+    times.push(Number(process.hrtime.bigint() - t) / 1e3)
+  }
+  const us = median(times)
+  console.log(`file creation here: ${us.toFixed(0)} µs per 1 KiB file (median of 200)`)
+  if (us > SLOW_US) {
+    console.log(
+      `  SLOW FILE SYSTEM: over ${SLOW_US} µs, likely still reclaiming a recent mass deletion (a previous run's cleanup?); ` +
+        'rows that create files will be slow. Re-run in a few minutes.',
+    )
+  }
+}
+
 console.log(`node ${process.version}, ${os.cpus().length} CPUs, ${ROUNDS} rounds per comparison, 1 KiB values, cache dirs under ${work}`)
+fileCreationProbe()
 
 // --- 1. getSync of a hot entry vs lru-cache get ------------------------------
 {
@@ -154,6 +188,18 @@ console.log(`node ${process.version}, ${os.cpus().length} CPUs, ${ROUNDS} rounds
       text: '≤ 2×',
       check: (r) => r <= 2,
     })
+    // The peer's get plus the copy every getSync makes (a Buffer of the
+    // caller's own, which no later get can change): the floor for any cache
+    // that hands out copies. It alone is about 4x the plain get, so no
+    // copying getSync can be within 2x of lru-cache's get.
+    await compare(`hot get (${N} keys; information)`, 'cache.getSync', 'lru-cache get + a copy of the value', ours, () =>
+      timeSync(OPS, (i) => {
+        const v = lru.get(keys[order[i % N]])
+        const out = Buffer.allocUnsafe(v.length)
+        v.copy(out)
+        sink += out.length
+      }),
+    )
     await cache.close()
     cache = hotCache('hot-shared')
     for (const k of keys) {

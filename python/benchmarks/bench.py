@@ -46,6 +46,10 @@ WARM_KEYS = 2_000 if QUICK else 20_000
 SET_BATCH = 500 if QUICK else 2_000
 MEMO_CALLS = 20_000 if QUICK else 100_000
 
+#: Median microseconds to create a 1 KiB file beyond which the file system is
+#: not in its usual state (a healthy local disk: 5-30; see `file_creation_probe`).
+SLOW_CREATE_US = 50.0
+
 Result = Tuple[str, float, str, float, str, float]  # what, ours ns, peer, peer ns, target, needed ratio
 results: List[Tuple[str, float, str, float, str]] = []
 
@@ -99,6 +103,33 @@ def walk(get: Callable[[str], object], order: Sequence[str]) -> Callable[[], int
         return len(order)
 
     return run
+
+
+def file_creation_probe(root: str) -> None:
+    """Reports how long creating a 1 KiB file takes here; warns when it is slow.
+
+    Some file systems (ext4 without a journal, as on the machines these
+    figures come from) pass over inodes deleted in the last one to six
+    minutes when they allocate new ones, so right after a mass deletion (a
+    previous run's cleanup removes a few hundred thousand entry files) each
+    file creation can take ten to fifty times as long. A file-per-entry store
+    (sturdycache's disk tier) pays that on every new entry; diskcache's
+    SQLite file does not. The probe's files stay until the run's cleanup, so
+    the probe deletes nothing of its own."""
+    probe = os.path.join(root, "probe")
+    os.mkdir(probe)
+    times = []
+    for i in range(200):
+        start = time.perf_counter()
+        fd = os.open(os.path.join(probe, str(i)), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.write(fd, VALUE)
+        os.close(fd)
+        times.append((time.perf_counter() - start) * 1e6)
+    median = statistics.median(times)
+    print(f"file creation here: {median:.0f} µs per 1 KiB file (median of 200)")
+    if median > SLOW_CREATE_US:
+        print(f"  SLOW FILE SYSTEM: over {SLOW_CREATE_US:.0f} µs, likely still reclaiming a recent mass deletion "
+              "(a previous run's cleanup?); rows that create files will be slow. Re-run in a few minutes.")
 
 
 def distinct_value(i: int) -> bytes:
@@ -281,6 +312,7 @@ def main() -> None:
           f"{ROUNDS} alternating rounds{' (quick)' if QUICK else ''}, 1 KiB values, directory {root}")
     only = set(filter(None, os.environ.get("STURDY_BENCH_ONLY", "").split(",")))
     try:
+        file_creation_probe(root)
         sections = (("hot", hot_get), ("warm", warm_get), ("sets", sets), ("memoize", memoize), ("threads", threads))
         for name, run in sections:
             if not only or name in only:
@@ -288,6 +320,7 @@ def main() -> None:
                 run(root)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+        os.sync()  # written-back inode tables shorten how long the next run sees these deletions as recent
     print("\n| operation (1 KiB values) | sturdycache | peer | peer time | ours/peer | target |")
     print("| --- | --- | --- | --- | --- | --- |")
     for what, o, peer, p, target in results:

@@ -896,24 +896,18 @@ impl Inner {
         staged: &Path,
     ) -> Result<()> {
         let Prepared { now, expires, hash, bytes } = p;
-        let old_len = match self.index.get(hash) {
-            Some(item) => item.len,
-            None => match self.disk.len_of(hash) {
-                Ok(len) => len.unwrap_or(0),
-                Err(e) => {
-                    self.disk.discard(staged);
-                    return Err(e);
-                }
-            },
-        };
+        let known_len = self.index.get(hash).map(|item| item.len);
         let before = self.coherence.generation(hash);
         let _change = self.coherence.begin_change();
-        if let Err(e) = self.disk.publish(hash, staged) {
-            // The file may or may not have changed: make every cached copy stale.
-            self.coherence.bump(hash);
-            self.hot.remove(hash as u64, key);
-            return Err(e);
-        }
+        let old_len = match self.disk.publish(hash, staged, known_len) {
+            Ok(old_len) => old_len,
+            Err(e) => {
+                // The file may or may not have changed: make every cached copy stale.
+                self.coherence.bump(hash);
+                self.hot.remove(hash as u64, key);
+                return Err(e);
+            }
+        };
         self.commit_write(
             key,
             value,

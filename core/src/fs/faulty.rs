@@ -47,7 +47,7 @@ pub enum FsOp {
     Write,
     /// The fsync of [`FileSystem::write_new`] when called with `sync = true`.
     Sync,
-    /// [`FileSystem::rename`].
+    /// [`FileSystem::rename`] and [`FileSystem::rename_new`].
     Rename,
     /// [`FileSystem::hard_link`].
     Link,
@@ -520,6 +520,18 @@ impl FaultyFs {
 
     /// Records a `write_new` for crash simulation: `durable` when the data was
     /// synced successfully. A failed write is recorded only if it left a file.
+    /// Tracks a rename for the crash model: `to` now names `from`'s inode,
+    /// durable or not; the old `to` is gone.
+    fn record_rename(&self, from: &Path, to: &Path) {
+        let Some(mut track) = self.track() else { return };
+        match track.unsynced.remove(from) {
+            Some(durable) => track.unsynced.insert(to.to_path_buf(), durable),
+            None => track.unsynced.remove(to),
+        };
+        track.drop_name(from);
+        track.add_name(to);
+    }
+
     fn record_write(&self, path: &Path, durable: bool, result: &io::Result<()>) {
         let created = match result {
             Ok(()) => true,
@@ -611,15 +623,17 @@ impl FileSystem for FaultyFs {
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         self.gate(FsOp::Rename, &[from, to])?;
         self.inner.rename(from, to)?;
-        let Some(mut track) = self.track() else { return Ok(()) };
-        // `to` now names `from`'s inode, durable or not; the old `to` is gone.
-        match track.unsynced.remove(from) {
-            Some(durable) => track.unsynced.insert(to.to_path_buf(), durable),
-            None => track.unsynced.remove(to),
-        };
-        track.drop_name(from);
-        track.add_name(to);
+        self.record_rename(from, to);
         Ok(())
+    }
+
+    fn rename_new(&self, from: &Path, to: &Path) -> io::Result<bool> {
+        self.gate(FsOp::Rename, &[from, to])?;
+        let renamed = self.inner.rename_new(from, to)?;
+        if renamed {
+            self.record_rename(from, to);
+        }
+        Ok(renamed)
     }
 
     fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {

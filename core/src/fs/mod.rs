@@ -51,6 +51,15 @@ pub trait FileSystem: Send + Sync + std::fmt::Debug {
     fn write_new(&self, path: &Path, data: &[u8], sync: bool) -> io::Result<()>;
     /// Atomically renames `from` to `to`, replacing `to` if it exists.
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Atomically renames `from` to `to` only if `to` does not exist:
+    /// `Ok(true)` when renamed, `Ok(false)`, changing nothing, when `to`
+    /// exists. A file system that cannot decide that atomically fails with
+    /// [`io::ErrorKind::Unsupported`] (the default), and the cache looks
+    /// first and then [`rename`](Self::rename)s, as it would without this.
+    fn rename_new(&self, from: &Path, to: &Path) -> io::Result<bool> {
+        let _ = (from, to);
+        Err(io::ErrorKind::Unsupported.into())
+    }
     /// Creates a hard link `to` for `from`; fails with `AlreadyExists` if `to` exists.
     fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()>;
     /// Deletes a file.
@@ -110,6 +119,30 @@ impl FileSystem for StdFs {
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         fs::rename(from, to)
+    }
+
+    #[cfg(target_os = "linux")]
+    fn rename_new(&self, from: &Path, to: &Path) -> io::Result<bool> {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        let c_path =
+            |p: &Path| CString::new(p.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput));
+        let (from, to) = (c_path(from)?, c_path(to)?);
+        // SAFETY: a plain syscall on two NUL-terminated paths that outlive it.
+        let rc = unsafe {
+            libc::renameat2(libc::AT_FDCWD, from.as_ptr(), libc::AT_FDCWD, to.as_ptr(), libc::RENAME_NOREPLACE)
+        };
+        if rc == 0 {
+            return Ok(true);
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EEXIST) => Ok(false),
+            // An old kernel or a file system without the flag (some network
+            // and FUSE file systems).
+            Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP) => Err(io::ErrorKind::Unsupported.into()),
+            _ => Err(err),
+        }
     }
 
     fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
@@ -176,5 +209,26 @@ impl FileSystem for StdFs {
         // Best effort: keep the pages resident, so a dying disk cannot fault them in.
         let _ = map.lock();
         Ok(map)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn rename_new_renames_onto_a_free_name_and_leaves_a_taken_one_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, c) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
+        fs::write(&a, b"new").unwrap();
+        fs::write(&b, b"old").unwrap();
+        assert!(!StdFs.rename_new(&a, &b).unwrap(), "b is taken");
+        assert_eq!((fs::read(&a).unwrap(), fs::read(&b).unwrap()), (b"new".to_vec(), b"old".to_vec()));
+        assert!(StdFs.rename_new(&a, &c).unwrap());
+        assert!(!a.exists());
+        assert_eq!(fs::read(&c).unwrap(), b"new");
+        let missing = StdFs.rename_new(&a, &dir.path().join("d")).unwrap_err();
+        assert_eq!(missing.kind(), io::ErrorKind::NotFound);
     }
 }
