@@ -200,27 +200,21 @@ fileCreationProbe()
         sink += out.length
       }),
     )
-    await cache.close()
-    cache = hotCache('hot-shared')
-    for (const k of keys) {
-      cache.setSync(k, VALUE)
-      lru.set(k, VALUE)
+    // Rows for information: every key holds the same `value`, on both sides, in a cache of its own.
+    const oneValueRow = async (name, dirName, value) => {
+      await cache.close()
+      cache = hotCache(dirName)
+      for (const k of keys) {
+        cache.setSync(k, value)
+        lru.set(k, value)
+      }
+      settle()
+      ours()
+      await compare(name, 'cache.getSync', 'lru-cache get', ours, () => timeSync(OPS, get(lru)))
     }
-    settle()
-    ours()
-    await compare(`hot get, one shared value (${N} keys; information)`, 'cache.getSync', 'lru-cache get', ours, () =>
-      timeSync(OPS, get(lru)),
-    )
+    await oneValueRow(`hot get, one shared value (${N} keys; information)`, 'hot-shared', VALUE)
     // The same with string values (no Buffer to allocate on the way out).
-    await cache.close()
-    cache = hotCache('hot-text')
-    for (const k of keys) {
-      cache.setSync(k, VALUE_TEXT)
-      lru.set(k, VALUE_TEXT)
-    }
-    settle()
-    ours()
-    await compare(`hot get, string values (${N} keys)`, 'cache.getSync', 'lru-cache get', ours, () => timeSync(OPS, get(lru)))
+    await oneValueRow(`hot get, string values (${N} keys)`, 'hot-text', VALUE_TEXT)
     // New keys every round (the flush between rounds writes each once).
     const WB_OPS = OPS / 50
     await compare(
