@@ -234,7 +234,7 @@ impl DiskTier {
         let target = self.entry_path(hash);
         let renamed = match old_len {
             Some(len) => self.fs.rename(staged, &target).map(|()| len).map_err(|e| self.fail("rename", &target, e)),
-            None => self.rename_over_unknown(staged, &target),
+            None => self.rename_over_unknown(hash, staged, &target),
         };
         match renamed {
             Ok(replaced) => self.sync_folder(hash).map(|()| replaced),
@@ -251,7 +251,7 @@ impl DiskTier {
     /// asking for the old file's size first costs one more (a tenth of a
     /// set). Only when a file is there, or the file system cannot refuse,
     /// does it look and then replace.
-    fn rename_over_unknown(&self, staged: &Path, target: &Path) -> Result<u64> {
+    fn rename_over_unknown(&self, hash: u128, staged: &Path, target: &Path) -> Result<u64> {
         if !self.no_rename_new.load(Ordering::Relaxed) {
             match self.fs.rename_new(staged, target) {
                 Ok(true) => return Ok(0),
@@ -262,11 +262,7 @@ impl DiskTier {
                 Err(e) => return Err(self.fail("rename", target, e)),
             }
         }
-        let old_len = match self.fs.metadata(target) {
-            Ok(m) => m.len,
-            Err(e) if is_not_found(&e) => 0,
-            Err(e) => return Err(self.fail("stat", target, e)),
-        };
+        let old_len = self.len_of(hash)?.unwrap_or(0);
         self.fs.rename(staged, target).map_err(|e| self.fail("rename", target, e))?;
         Ok(old_len)
     }

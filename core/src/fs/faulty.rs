@@ -518,8 +518,6 @@ impl FaultyFs {
         }
     }
 
-    /// Records a `write_new` for crash simulation: `durable` when the data was
-    /// synced successfully. A failed write is recorded only if it left a file.
     /// Tracks a rename for the crash model: `to` now names `from`'s inode,
     /// durable or not; the old `to` is gone.
     fn record_rename(&self, from: &Path, to: &Path) {
@@ -532,6 +530,8 @@ impl FaultyFs {
         track.add_name(to);
     }
 
+    /// Records a `write_new` for crash simulation: `durable` when the data was
+    /// synced successfully. A failed write is recorded only if it left a file.
     fn record_write(&self, path: &Path, durable: bool, result: &io::Result<()>) {
         let created = match result {
             Ok(()) => true,
